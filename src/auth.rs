@@ -1,0 +1,102 @@
+//! The local admin token and the access rules (DECISIONS §1, §4).
+//!
+//! The token lives at `<data-dir>/auth/token` as `{"token": "<64 hex>"}`, created on first
+//! boot from the OS random source with mode 0600 in a 0700 directory, and reused after.
+
+use crate::json::parse_once;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+
+/// Reads the token file, creating it on first boot.
+pub fn load_or_create_token(data_dir: &Path) -> io::Result<String> {
+    let dir = data_dir.join("auth");
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+    let path = dir.join("token");
+    match fs::read(&path) {
+        Ok(bytes) => {
+            let v = parse_once(&bytes).map_err(|e| bad_token(&path, &e.0))?;
+            match v.get("token").and_then(|t| t.as_str()) {
+                Some(t) if t.len() >= 32 => Ok(t.to_string()),
+                _ => Err(bad_token(&path, "no `token` field of at least 32 characters")),
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let token = random_hex(32)?;
+            let mut f =
+                fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+            f.write_all(format!("{{\"token\": \"{token}\"}}\n").as_bytes())?;
+            f.sync_all()?;
+            Ok(token)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn bad_token(path: &Path, why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("token file {}: {why}", path.display()))
+}
+
+fn random_hex(bytes: usize) -> io::Result<String> {
+    let mut raw = vec![0u8; bytes];
+    fs::File::open("/dev/urandom")?.read_exact(&mut raw)?;
+    Ok(raw.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Whether an `Origin` header value is a loopback HTTP origin on `port`.
+pub fn origin_allowed(origin: &[u8], port: u16) -> bool {
+    let Some(rest) = origin.strip_prefix(b"http://") else { return false };
+    let Some(colon) = rest.iter().rposition(|&b| b == b':') else { return false };
+    let (host, port_text) = (&rest[..colon], &rest[colon + 1..]);
+    let host_ok = matches!(host, b"localhost" | b"127.0.0.1" | b"[::1]");
+    host_ok && port_text == port.to_string().as_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        assert!(origin_allowed(b"http://localhost:8080", 8080));
+        assert!(origin_allowed(b"http://127.0.0.1:8080", 8080));
+        assert!(origin_allowed(b"http://[::1]:8080", 8080));
+        assert!(!origin_allowed(b"http://localhost:8081", 8080));
+        assert!(!origin_allowed(b"https://localhost:8080", 8080));
+        assert!(!origin_allowed(b"http://evil.com:8080", 8080));
+        assert!(!origin_allowed(b"http://localhost:8080/", 8080));
+        assert!(!origin_allowed(b"null", 8080));
+    }
+
+    #[test]
+    fn token_is_created_once_with_private_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("nimbus-auth-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let a = load_or_create_token(&dir).expect("create");
+        let b = load_or_create_token(&dir).expect("reuse");
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        let mode = |p: &Path| fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.join("auth/token")), 0o600);
+        assert_eq!(mode(&dir.join("auth")), 0o700);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn constant_time() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

@@ -1,0 +1,57 @@
+//! Every option and limit of a running server, units in the names.
+
+use std::path::PathBuf;
+
+/// The server's configuration, fixed at start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub host: String,
+    /// Port to listen on; 0 picks a free one.
+    pub port: u16,
+    /// Where the token (and later the log and snapshots) live.
+    pub data_dir: PathBuf,
+    /// Number of shards, each a thread pinned to a core.
+    pub shards: usize,
+    /// Largest request head (request line and headers); larger is `431`.
+    pub head_size_max: usize,
+    /// Largest request body; larger is `413`, decided before the body is read.
+    pub body_size_max: u64,
+    /// Time allowed to receive a whole request head once it has begun.
+    pub head_timeout_ms: u64,
+    /// Time a keep-alive connection may sit idle between requests (and between body reads).
+    pub idle_timeout_ms: u64,
+    /// Messages one shard's inbox holds before senders get `503`.
+    pub inbox_capacity: usize,
+}
+
+impl Config {
+    /// Defaults for everything but where to listen and store.
+    pub fn new(host: String, port: u16, data_dir: PathBuf, shards: usize) -> Config {
+        Config {
+            host,
+            port,
+            data_dir,
+            shards: shards.max(1),
+            head_size_max: 64 * 1024,
+            body_size_max: 16 * 1024 * 1024,
+            head_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            inbox_capacity: 16 * 1024,
+        }
+    }
+}
+
+/// The default data directory: `$XDG_DATA_HOME/nimbus`, else `~/.local/share/nimbus`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(xdg).join("nimbus");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local").join("share").join("nimbus")
+}
+
+/// How many cores this process may run on.
+pub fn usable_cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}

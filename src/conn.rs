@@ -1,0 +1,333 @@
+//! One client connection: read → parse → route → execute (here or on the owning shard) →
+//! respond, for as many requests as the connection carries.
+//!
+//! Buffers belong to the connection and are reused for every request: the input buffer
+//! (heads and bodies, parsed in place), the decoded chunked body, the response body and the
+//! output buffer. Pipelined responses accumulate in the output buffer and are written when
+//! the connection would otherwise wait for input.
+
+use crate::auth::{constant_time_eq, origin_allowed};
+use crate::clock::{now_ms, rfc3339};
+use crate::error::{Error, Result};
+use crate::http::chunked::ChunkedDecoder;
+use crate::http::parse::{parse_head, BodyKind, Head, Method};
+use crate::http::respond::{write_response, ResponseMeta, CONTINUE};
+use crate::http::route::{path_of, route, Route};
+use crate::ops::{allowed, decode, Request};
+use crate::shard::Shard;
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Responses buffered beyond this are written even if more pipelined requests wait.
+const OUT_FLUSH_BYTES: usize = 256 * 1024;
+/// Bytes read per read call at least.
+const READ_CHUNK: usize = 16 * 1024;
+/// How long a closing connection keeps reading (and discarding) what the client still sends.
+const LINGER: Duration = Duration::from_secs(2);
+
+struct Conn {
+    inbuf: Vec<u8>,
+    /// Where the next request starts in `inbuf`.
+    start: usize,
+    out: Vec<u8>,
+    chunked: Vec<u8>,
+    resp: Vec<u8>,
+}
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
+    let mut conn = Conn {
+        inbuf: Vec::with_capacity(READ_CHUNK),
+        start: 0,
+        out: Vec::with_capacity(READ_CHUNK),
+        chunked: Vec::new(),
+        resp: Vec::with_capacity(1024),
+    };
+    conn.run(&shard, &mut stream).await;
+    conn.linger_close(&mut stream).await;
+}
+
+impl Conn {
+    fn buffered(&self) -> usize {
+        self.inbuf.len() - self.start
+    }
+
+    /// Reads more bytes before `deadline`; `false` on EOF, error or timeout.
+    async fn read_more(&mut self, stream: &mut TcpStream, deadline: Instant, want: usize) -> bool {
+        if self.start > 0 {
+            self.inbuf.drain(..self.start);
+            self.start = 0;
+        }
+        let spare = self.inbuf.capacity() - self.inbuf.len();
+        if spare < want.max(READ_CHUNK) {
+            self.inbuf.reserve(want.max(READ_CHUNK));
+        }
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else { return false };
+        let buf = std::mem::take(&mut self.inbuf);
+        let (len, cap) = (buf.len(), buf.capacity());
+        match monoio::time::timeout(left, stream.read(buf.slice_mut(len..cap))).await {
+            Ok((res, slice)) => {
+                self.inbuf = slice.into_inner();
+                matches!(res, Ok(n) if n > 0)
+            }
+            // The buffer went with the cancelled read; the connection is closing anyway.
+            Err(_) => false,
+        }
+    }
+
+    /// Writes the buffered responses; `false` if the client is gone or stopped reading.
+    async fn flush(&mut self, stream: &mut TcpStream, timeout: Duration) -> bool {
+        if self.out.is_empty() {
+            return true;
+        }
+        let buf = std::mem::take(&mut self.out);
+        match monoio::time::timeout(timeout, stream.write_all(buf)).await {
+            Ok((res, mut buf)) => {
+                buf.clear();
+                self.out = buf;
+                res.is_ok()
+            }
+            Err(_) => false,
+        }
+    }
+
+    async fn run(&mut self, shard: &Shard, stream: &mut TcpStream) {
+        let cfg = &shard.config;
+        let idle = Duration::from_millis(cfg.idle_timeout_ms);
+        let head_time = Duration::from_millis(cfg.head_timeout_ms);
+        // The first request's head must arrive within the head timeout of the accept.
+        let mut head_deadline = Some(Instant::now() + head_time);
+        loop {
+            let head = loop {
+                match parse_head(&self.inbuf[self.start..], cfg.head_size_max) {
+                    Ok(Some(h)) => break h,
+                    Ok(None) => {
+                        if !self.flush(stream, idle).await {
+                            return;
+                        }
+                        let deadline = head_deadline.unwrap_or_else(|| Instant::now() + idle);
+                        if !self.read_more(stream, deadline, 0).await {
+                            return;
+                        }
+                        head_deadline.get_or_insert_with(|| Instant::now() + head_time);
+                    }
+                    Err(e) => return self.fail_early(shard, stream, e, idle).await,
+                }
+            };
+            head_deadline = None;
+            let body_len = match self.receive_body(shard, stream, &head, idle).await {
+                Ok(Some(n)) => n,
+                Ok(None) => return,
+                Err(e) => return self.fail_early(shard, stream, e, idle).await,
+            };
+            let total = head.len + body_len;
+            let req = &mut self.inbuf[self.start..self.start + total];
+            let (head_bytes, rest) = req.split_at_mut(head.len);
+            let body: &mut [u8] = match head.body {
+                BodyKind::Chunked => &mut self.chunked[..],
+                _ => rest,
+            };
+            let keep = respond(shard, &head, head_bytes, body, &mut self.resp, &mut self.out).await;
+            self.start += total;
+            if self.start == self.inbuf.len() {
+                self.inbuf.clear();
+                self.start = 0;
+            } else {
+                // Pipelined bytes of the next request are here: its head clock starts now.
+                head_deadline = Some(Instant::now() + head_time);
+            }
+            if !keep {
+                self.flush(stream, idle).await;
+                return;
+            }
+            if self.out.len() >= OUT_FLUSH_BYTES && !self.flush(stream, idle).await {
+                return;
+            }
+        }
+    }
+
+    /// Makes sure the whole body is buffered; returns its encoded length, or `None` if the
+    /// connection ended first.
+    async fn receive_body(
+        &mut self,
+        shard: &Shard,
+        stream: &mut TcpStream,
+        head: &Head,
+        idle: Duration,
+    ) -> Result<Option<usize>> {
+        let size_max = shard.config.body_size_max;
+        let continue_if_waiting = |conn: &mut Conn, need: usize| {
+            if head.expect_continue && conn.buffered() < need {
+                conn.out.extend_from_slice(CONTINUE);
+            }
+        };
+        match head.body {
+            BodyKind::None => Ok(Some(0)),
+            BodyKind::Length(n) => {
+                if n > size_max {
+                    return Err(Error::PayloadTooLarge { size: Some(n), size_max });
+                }
+                let need = head.len + n as usize;
+                continue_if_waiting(self, need);
+                while self.buffered() < need {
+                    if !self.flush(stream, idle).await {
+                        return Ok(None);
+                    }
+                    let want = need - self.buffered();
+                    if !self.read_more(stream, Instant::now() + idle, want).await {
+                        return Ok(None);
+                    }
+                }
+                Ok(Some(n as usize))
+            }
+            BodyKind::Chunked => {
+                continue_if_waiting(self, head.len + 1);
+                let mut decoder = ChunkedDecoder::default();
+                self.chunked.clear();
+                loop {
+                    let encoded = &self.inbuf[self.start + head.len..];
+                    if let Some(n) = decoder.feed(encoded, &mut self.chunked, size_max)? {
+                        return Ok(Some(n));
+                    }
+                    if !self.flush(stream, idle).await {
+                        return Ok(None);
+                    }
+                    if !self.read_more(stream, Instant::now() + idle, 0).await {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers a request whose framing failed, then the connection closes.
+    async fn fail_early(&mut self, shard: &Shard, stream: &mut TcpStream, e: Error, idle: Duration) {
+        let request_id = shard.request_id();
+        self.resp.clear();
+        e.write_envelope(&mut self.resp, request_id.as_str(), &rfc3339(now_ms()));
+        shard.with_date(|date| {
+            let meta = ResponseMeta {
+                request_id: request_id.as_str(),
+                date,
+                keep_alive: false,
+                http10: false,
+                head_only: false,
+                allow: None,
+            };
+            write_response(&mut self.out, e.status(), &self.resp, &meta);
+        });
+        self.flush(stream, idle).await;
+    }
+
+    /// Closes politely: stop sending, then read and drop what the client still sends for a
+    /// moment, so a response to a request whose body was refused is not lost to a reset.
+    async fn linger_close(&mut self, stream: &mut TcpStream) {
+        let _ = stream.shutdown().await;
+        let deadline = Instant::now() + LINGER;
+        let mut dropped = 0usize;
+        while dropped < (1 << 20) {
+            self.inbuf.clear();
+            self.start = 0;
+            if !self.read_more(stream, deadline, 0).await {
+                break;
+            }
+            dropped += self.inbuf.len();
+        }
+    }
+}
+
+/// Answers one request into `out`; returns whether the connection stays open.
+async fn respond(
+    shard: &Shard,
+    head: &Head,
+    head_bytes: &[u8],
+    body: &mut [u8],
+    resp: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> bool {
+    resp.clear();
+    let request_id = shard.request_id();
+    let (status, allow, closes) = match answer(shard, head, head_bytes, body, resp).await {
+        Ok(status) => (status, None, false),
+        Err(e) => {
+            if let Error::Internal(why) = &e {
+                eprintln!("nimbus: {} internal error: {why}", request_id.as_str());
+            }
+            resp.clear();
+            e.write_envelope(resp, request_id.as_str(), &rfc3339(now_ms()));
+            let allow = match &e {
+                Error::MethodNotAllowed { allow, .. } => Some(*allow),
+                _ => None,
+            };
+            (e.status(), allow, e.closes_connection())
+        }
+    };
+    let keep_alive = head.keep_alive && !closes;
+    shard.with_date(|date| {
+        let meta = ResponseMeta {
+            request_id: request_id.as_str(),
+            date,
+            keep_alive,
+            http10: head.minor == 0,
+            head_only: head.method == Method::Head,
+            allow,
+        };
+        write_response(out, status, resp, &meta);
+    });
+    keep_alive
+}
+
+async fn answer(shard: &Shard, head: &Head, head_bytes: &[u8], body: &mut [u8], resp: &mut Vec<u8>) -> Result<u16> {
+    if let Some(origin) = &head.origin {
+        if !origin_allowed(&head_bytes[origin.clone()], shard.port) {
+            return Err(Error::Forbidden(format!(
+                "origin `{}` is not a loopback origin on port {}",
+                String::from_utf8_lossy(&head_bytes[origin.clone()]),
+                shard.port
+            )));
+        }
+    }
+    let target = std::str::from_utf8(&head_bytes[head.target.clone()])
+        .map_err(|_| Error::InvalidInput("request target is not UTF-8".into()))?;
+    let path = path_of(target);
+    let found = route(path);
+    if found != Some(Route::Health) {
+        let ok = head
+            .credential
+            .as_ref()
+            .is_some_and(|c| constant_time_eq(&head_bytes[c.clone()], shard.token.as_bytes()));
+        if !ok {
+            return Err(Error::Unauthorized);
+        }
+    }
+    let method_text = || String::from_utf8_lossy(&head_bytes[head.method_text.clone()]).into_owned();
+    let Some(found) = found else {
+        return Err(Error::NotFound(format!("no route for {} {path}", method_text())));
+    };
+    if !allowed(head.method, found) {
+        return Err(Error::MethodNotAllowed { method: method_text(), allow: found.allow() });
+    }
+    let request = decode(head.method, found, body, &mut shard.parser.borrow_mut())?;
+    match request {
+        Request::Health => {
+            resp.extend_from_slice(b"{\"ok\":true}");
+            Ok(200)
+        }
+        Request::ListTenants => {
+            let ids = shard.list_tenants().await?;
+            resp.extend_from_slice(b"{\"tenants\":[");
+            for (n, id) in ids.iter().enumerate() {
+                if n > 0 {
+                    resp.push(b',');
+                }
+                crate::json::write_str(resp, id);
+            }
+            resp.extend_from_slice(b"]}");
+            Ok(200)
+        }
+        Request::Op(op) => shard.execute(op, resp).await,
+    }
+}

@@ -1,0 +1,254 @@
+//! Request heads: `httparse` does the tokenising; this module applies the rules of
+//! RFC 9112 that decide how the body is framed and whether the connection survives.
+//!
+//! A head that has not fully arrived is `Ok(None)`, not an error. Header values that the
+//! server needs later (path, credential, origin) are kept as byte ranges into the head, so
+//! parsing allocates nothing.
+
+use crate::error::Error;
+use std::ops::Range;
+
+/// Headers beyond this count make the head "too large" (`431`).
+const HEADERS_MAX: usize = 96;
+
+/// Request methods the server distinguishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Other,
+}
+
+impl Method {
+    fn parse(s: &str) -> Method {
+        match s {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            _ => Method::Other,
+        }
+    }
+}
+
+/// How the request body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// A parsed request head. Ranges index the bytes the head was parsed from.
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub method: Method,
+    pub method_text: Range<usize>,
+    /// The request target, query string included.
+    pub target: Range<usize>,
+    /// HTTP/1.`minor`.
+    pub minor: u8,
+    pub body: BodyKind,
+    /// Whether the client wants the connection kept open after this request.
+    pub keep_alive: bool,
+    pub expect_continue: bool,
+    /// The credential from `Authorization: Bearer` or `X-Nimbus-Admin-Token`.
+    pub credential: Option<Range<usize>>,
+    pub origin: Option<Range<usize>>,
+    /// Length of the head in bytes, final blank line included.
+    pub len: usize,
+}
+
+fn range_of(buf: &[u8], part: &[u8]) -> Range<usize> {
+    let start = part.as_ptr() as usize - buf.as_ptr() as usize;
+    start..start + part.len()
+}
+
+fn framing(msg: &str) -> Error {
+    Error::BadFraming(msg.to_string())
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
+    let end = v.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    &v[start..end]
+}
+
+fn has_token(v: &[u8], token: &str) -> bool {
+    v.split(|&b| b == b',').any(|t| trim(t).eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// Parses the head at the start of `buf`: `Ok(None)` when more bytes are needed.
+pub fn parse_head(buf: &[u8], head_size_max: usize) -> Result<Option<Head>, Error> {
+    let too_large = Error::HeadTooLarge { size_max: head_size_max };
+    let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
+    let mut req = httparse::Request::new(&mut headers);
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() > head_size_max => return Err(too_large),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(too_large),
+        Err(e) => return Err(Error::BadFraming(format!("malformed request head: {e}"))),
+    };
+    if len > head_size_max {
+        return Err(too_large);
+    }
+    let (Some(method), Some(path), Some(minor)) = (req.method, req.path, req.version) else {
+        return Err(framing("malformed request line"));
+    };
+    let mut head = Head {
+        method: Method::parse(method),
+        method_text: range_of(buf, method.as_bytes()),
+        target: range_of(buf, path.as_bytes()),
+        minor,
+        body: BodyKind::None,
+        keep_alive: minor >= 1,
+        expect_continue: false,
+        credential: None,
+        origin: None,
+        len,
+    };
+    let mut content_length: Option<u64> = None;
+    let mut chunked = false;
+    let mut hosts = 0;
+    for h in req.headers.iter() {
+        let v = h.value;
+        let name = h.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            let text = trim(v);
+            if text.is_empty() || !text.iter().all(u8::is_ascii_digit) || text.len() > 19 {
+                return Err(framing("invalid Content-Length"));
+            }
+            let n: u64 = std::str::from_utf8(text)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| framing("invalid Content-Length"))?;
+            if content_length.is_some_and(|prev| prev != n) {
+                return Err(framing("conflicting Content-Length headers"));
+            }
+            content_length = Some(n);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            // Only a lone `chunked` is understood; anything else cannot be framed safely.
+            if chunked || !trim(v).eq_ignore_ascii_case(b"chunked") {
+                return Err(framing("unsupported Transfer-Encoding (only `chunked` is accepted)"));
+            }
+            chunked = true;
+        } else if name.eq_ignore_ascii_case("connection") {
+            if has_token(v, "close") {
+                head.keep_alive = false;
+            } else if has_token(v, "keep-alive") {
+                head.keep_alive = true;
+            }
+        } else if name.eq_ignore_ascii_case("expect") {
+            head.expect_continue = trim(v).eq_ignore_ascii_case(b"100-continue");
+        } else if name.eq_ignore_ascii_case("authorization") {
+            let t = trim(v);
+            if t.len() > 7 && t[..7].eq_ignore_ascii_case(b"bearer ") {
+                head.credential = Some(range_of(buf, trim(&t[7..])));
+            }
+        } else if name.eq_ignore_ascii_case("x-nimbus-admin-token") {
+            if head.credential.is_none() {
+                head.credential = Some(range_of(buf, trim(v)));
+            }
+        } else if name.eq_ignore_ascii_case("origin") {
+            head.origin = Some(range_of(buf, trim(v)));
+        } else if name.eq_ignore_ascii_case("host") {
+            hosts += 1;
+        }
+    }
+    if chunked && content_length.is_some() {
+        return Err(framing("Content-Length together with Transfer-Encoding"));
+    }
+    if chunked && minor == 0 {
+        return Err(framing("Transfer-Encoding in an HTTP/1.0 request"));
+    }
+    if minor >= 1 && hosts != 1 {
+        return Err(framing("an HTTP/1.1 request needs exactly one Host header"));
+    }
+    head.body = match (chunked, content_length) {
+        (true, _) => BodyKind::Chunked,
+        (false, Some(n)) if n > 0 => BodyKind::Length(n),
+        _ => BodyKind::None,
+    };
+    Ok(Some(head))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse(text: &str) -> Result<Option<Head>, Error> {
+        parse_head(text.as_bytes(), 64 * 1024)
+    }
+
+    #[test]
+    fn reads_framing_and_credentials() {
+        let raw = "POST /api/x?y=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nAuthorization: Bearer abc\r\n\r\nhello";
+        let h = parse(raw).expect("ok").expect("complete");
+        assert_eq!(h.method, Method::Post);
+        assert_eq!(&raw[h.target.clone()], "/api/x?y=1");
+        assert_eq!(h.body, BodyKind::Length(5));
+        assert_eq!(&raw[h.credential.clone().expect("cred")], "abc");
+        assert_eq!(h.len, raw.len() - 5);
+        assert!(h.keep_alive);
+    }
+
+    #[test]
+    fn partial_is_not_an_error() {
+        assert!(matches!(parse("GET / HTTP/1.1\r\nHost: a\r\n"), Ok(None)));
+    }
+
+    #[test]
+    fn refuses_smuggling_shapes() {
+        let bad = [
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nX-Folded: a\r\n b\r\n\r\n",
+            "GET / HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost : a\r\n\r\n",
+        ];
+        for raw in bad {
+            assert!(matches!(parse(raw), Err(Error::BadFraming(_))), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn http10_defaults_to_close() {
+        let h = parse("GET / HTTP/1.0\r\n\r\n").expect("ok").expect("complete");
+        assert!(!h.keep_alive);
+        let h = parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").expect("ok").expect("complete");
+        assert!(h.keep_alive);
+    }
+
+    #[test]
+    fn head_limit() {
+        let big = format!("GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n", "a".repeat(70_000));
+        assert!(matches!(parse(&big), Err(Error::HeadTooLarge { .. })));
+        assert!(matches!(parse(&big[..66_000]), Err(Error::HeadTooLarge { .. })));
+    }
+
+    proptest! {
+        /// However a head is split into reads, every prefix is partial and the whole parses
+        /// the same.
+        #[test]
+        fn any_split_parses_the_same(cut in 0usize..120) {
+            let raw = "PATCH /api/tenants/t/documents/m/x HTTP/1.1\r\nHost: h\r\nX-Nimbus-Admin-Token: tok\r\nContent-Length: 2\r\n\r\n";
+            let cut = cut.min(raw.len() - 1);
+            prop_assert!(matches!(parse(&raw[..cut]), Ok(None)));
+            let h = parse(raw).expect("ok").expect("complete");
+            prop_assert_eq!(h.len, raw.len());
+            prop_assert_eq!(&raw[h.credential.clone().expect("cred")], "tok");
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Paths to routes. A route names what a request is about and which methods it allows;
+//! the names inside it are validated later, where the error can say what was wrong.
+
+/// A known path of the native API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<'a> {
+    Health,
+    Tenants,
+    Tenant(&'a str),
+    Documents(&'a str),
+    Table(&'a str, &'a str),
+    Document(&'a str, &'a str, &'a str),
+    Query(&'a str),
+    QueryPaginated(&'a str),
+    Schemas(&'a str),
+    Schema(&'a str, &'a str),
+}
+
+impl Route<'_> {
+    /// Methods this route answers, as the `Allow` header lists them.
+    pub fn allow(&self) -> &'static str {
+        match self {
+            Route::Health => "GET, HEAD",
+            Route::Tenants => "GET, HEAD, POST",
+            Route::Tenant(_) => "DELETE",
+            Route::Documents(_) | Route::Query(_) | Route::QueryPaginated(_) => "POST",
+            Route::Table(..) | Route::Schemas(_) => "GET, HEAD",
+            Route::Document(..) => "GET, HEAD, PATCH, DELETE",
+            Route::Schema(..) => "GET, HEAD, PUT, DELETE",
+        }
+    }
+}
+
+/// The path part of a request target (before `?`).
+pub fn path_of(target: &str) -> &str {
+    target.split_once('?').map_or(target, |(p, _)| p)
+}
+
+/// The route of a path, or `None` when no route has that shape.
+pub fn route(path: &str) -> Option<Route<'_>> {
+    if path == "/health" {
+        return Some(Route::Health);
+    }
+    let rest = path.strip_prefix("/api/tenants")?;
+    if rest.is_empty() || rest == "/" {
+        return Some(Route::Tenants);
+    }
+    let rest = rest.strip_prefix('/')?;
+    let mut parts = rest.split('/');
+    let tenant = parts.next()?;
+    let segs: [Option<&str>; 4] = [parts.next(), parts.next(), parts.next(), parts.next()];
+    Some(match segs {
+        [None, ..] => Route::Tenant(tenant),
+        [Some("documents"), None, ..] => Route::Documents(tenant),
+        [Some("documents"), Some(table), None, _] => Route::Table(tenant, table),
+        [Some("documents"), Some(table), Some(id), None] => Route::Document(tenant, table, id),
+        [Some("query"), None, ..] => Route::Query(tenant),
+        [Some("query"), Some("paginated"), None, _] => Route::QueryPaginated(tenant),
+        [Some("schema"), None, ..] => Route::Schemas(tenant),
+        [Some("schema"), Some(table), None, _] => Route::Schema(tenant, table),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes() {
+        assert_eq!(route("/health"), Some(Route::Health));
+        assert_eq!(route("/api/tenants"), Some(Route::Tenants));
+        assert_eq!(route("/api/tenants/t"), Some(Route::Tenant("t")));
+        assert_eq!(route("/api/tenants/t/documents/m/x"), Some(Route::Document("t", "m", "x")));
+        assert_eq!(route("/api/tenants/t/query/paginated"), Some(Route::QueryPaginated("t")));
+        assert_eq!(route("/api/tenants/t/schema/m"), Some(Route::Schema("t", "m")));
+        assert_eq!(route("/api/tenants/t/documents/m/x/y"), None);
+        assert_eq!(route("/api/tenantsX"), None);
+        assert_eq!(route("/nope"), None);
+        assert_eq!(path_of("/a?b=c"), "/a");
+    }
+}

@@ -1,0 +1,65 @@
+//! The `nimbus` command: parses the command line into a [`Config`] and runs the server.
+
+use clap::{Parser, Subcommand};
+use mimalloc::MiMalloc;
+use nimbus::config::{default_data_dir, usable_cores, Config};
+use std::path::PathBuf;
+
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
+
+#[derive(Parser)]
+#[command(name = "nimbus", version, about = "A self-hosted, multi-tenant realtime document database")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Start(StartArgs),
+}
+
+#[derive(clap::Args)]
+struct StartArgs {
+    /// Address to listen on.
+    #[arg(long, env = "NIMBUS_HOST", default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on (0 picks a free port).
+    #[arg(long, env = "NIMBUS_PORT", default_value_t = 8080)]
+    port: u16,
+    /// Data directory [default: $XDG_DATA_HOME/nimbus or ~/.local/share/nimbus].
+    #[arg(long, env = "NIMBUS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Number of shards, one pinned thread each [default: usable cores].
+    #[arg(long, env = "NIMBUS_SHARDS")]
+    shards: Option<usize>,
+    /// Time allowed to receive a request head, in milliseconds.
+    #[arg(long, env = "NIMBUS_HEAD_TIMEOUT_MS", default_value_t = 10_000)]
+    head_timeout_ms: u64,
+    /// Time an idle keep-alive connection is kept, in milliseconds.
+    #[arg(long, env = "NIMBUS_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    idle_timeout_ms: u64,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "NIMBUS_BODY_SIZE_MAX", default_value_t = 16 * 1024 * 1024)]
+    body_size_max: u64,
+}
+
+fn main() {
+    let Command::Start(args) = Cli::parse().command;
+    let shards = args.shards.unwrap_or_else(usable_cores);
+    if shards == 0 || shards > 1024 {
+        eprintln!("nimbus: --shards must be between 1 and 1024");
+        std::process::exit(2);
+    }
+    let mut config =
+        Config::new(args.host, args.port, args.data_dir.unwrap_or_else(default_data_dir), shards);
+    config.head_timeout_ms = args.head_timeout_ms.max(1);
+    config.idle_timeout_ms = args.idle_timeout_ms.max(1);
+    config.body_size_max = args.body_size_max;
+    if let Err(e) = nimbus::server::run(config) {
+        eprintln!("nimbus: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,162 @@
+//! Queries: their wire shape, evaluation over a table, and pagination cursors.
+//!
+//! Semantics are DECISIONS §5: `eq` is deep equality and `neq` its negation; range
+//! operators match only a present field of the same kind; the default order is
+//! `_creationTime` ascending with ties broken by `_id`.
+
+mod cursor;
+mod eval;
+
+pub use cursor::Cursor;
+pub use eval::{matches, page, run};
+
+use crate::error::{Error, Result};
+use crate::ids::valid_table_name;
+use crate::value::Value;
+
+/// A filter operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterOp {
+    Eq,
+    Neq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+impl FilterOp {
+    fn parse(s: &str) -> Option<FilterOp> {
+        Some(match s {
+            "eq" => FilterOp::Eq,
+            "neq" => FilterOp::Neq,
+            "gt" => FilterOp::Gt,
+            "gte" => FilterOp::Gte,
+            "lt" => FilterOp::Lt,
+            "lte" => FilterOp::Lte,
+            _ => return None,
+        })
+    }
+}
+
+/// One filter clause.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub field: String,
+    pub op: FilterOp,
+    pub value: Value,
+}
+
+/// The order of results. `field: None` is the default order (`_creationTime`, then `_id`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Order {
+    pub field: Option<String>,
+    pub desc: bool,
+}
+
+/// A query object: table, filters, order, limit.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub table: String,
+    pub filters: Vec<Filter>,
+    pub order: Order,
+    pub limit: Option<usize>,
+}
+
+fn bad(msg: impl Into<String>) -> Error {
+    Error::InvalidInput(msg.into())
+}
+
+fn field_name(v: Option<&Value>, what: &str) -> Result<String> {
+    match v {
+        Some(Value::Str(s)) if !s.is_empty() => Ok(s.to_string()),
+        Some(Value::Str(_)) => Err(bad(format!("{what} must not be empty"))),
+        Some(other) => Err(bad(format!("{what} must be a string, not {}", other.type_name()))),
+        None => Err(bad(format!("{what} is required"))),
+    }
+}
+
+impl Query {
+    /// Reads a query object.
+    pub fn from_value(v: &Value) -> Result<Query> {
+        if v.as_object().is_none() {
+            return Err(bad("query must be a JSON object"));
+        }
+        let table = field_name(v.get("table"), "query.table")?;
+        if !valid_table_name(&table) {
+            return Err(bad(format!("invalid table name `{table}`")));
+        }
+        let filters = match v.get("filters") {
+            Some(Value::Array(items)) => items.iter().map(parse_filter).collect::<Result<_>>()?,
+            Some(other) => {
+                return Err(bad(format!("query.filters must be an array, not {}", other.type_name())))
+            }
+            None => return Err(bad("query.filters is required (use [] to match everything)")),
+        };
+        let order = match v.get("order") {
+            None | Some(Value::Null) => Order { field: None, desc: false },
+            Some(o @ Value::Object(_)) => {
+                let field = field_name(o.get("field"), "order.field")?;
+                let desc = match o.get("direction") {
+                    None | Some(Value::Null) => false,
+                    Some(Value::Str(d)) if &**d == "asc" => false,
+                    Some(Value::Str(d)) if &**d == "desc" => true,
+                    Some(_) => return Err(bad("order.direction must be \"asc\" or \"desc\"")),
+                };
+                // `_creationTime` and `_id` are the default order itself.
+                let field = (field != "_creationTime" && field != "_id").then_some(field);
+                Order { field, desc }
+            }
+            Some(other) => {
+                return Err(bad(format!("query.order must be an object, not {}", other.type_name())))
+            }
+        };
+        let limit = match v.get("limit") {
+            None | Some(Value::Null) => None,
+            Some(l) => Some(
+                l.as_u64()
+                    .ok_or_else(|| bad("query.limit must be an integer >= 0"))?
+                    .min(usize::MAX as u64) as usize,
+            ),
+        };
+        Ok(Query { table, filters, order, limit })
+    }
+}
+
+fn parse_filter(v: &Value) -> Result<Filter> {
+    if v.as_object().is_none() {
+        return Err(bad("a filter must be an object {field, op, value}"));
+    }
+    let field = field_name(v.get("field"), "filter.field")?;
+    let op_name = field_name(v.get("op"), "filter.op")?;
+    let op = FilterOp::parse(&op_name).ok_or_else(|| {
+        bad(format!("unknown filter op `{op_name}` (eq, neq, gt, gte, lt, lte)"))
+    })?;
+    let value = v.get("value").cloned().ok_or_else(|| bad("filter.value is required"))?;
+    Ok(Filter { field, op, value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::parse_once;
+
+    fn q(text: &str) -> Result<Query> {
+        Query::from_value(&parse_once(text.as_bytes()).expect("json"))
+    }
+
+    #[test]
+    fn parses_and_rejects() {
+        let ok = q(r#"{"table":"m","filters":[{"field":"a","op":"gte","value":1}],
+            "order":{"field":"a","direction":"desc"},"limit":10}"#)
+        .expect("valid");
+        assert_eq!(ok.limit, Some(10));
+        assert!(ok.order.desc);
+        assert!(q(r#"{"table":"m"}"#).is_err(), "filters required");
+        assert!(q(r#"{"table":"m","filters":[{"field":"a","op":"like","value":1}]}"#).is_err());
+        assert!(q(r#"{"table":"m","filters":[],"limit":-1}"#).is_err());
+        assert!(q(r#"{"table":"m","filters":[],"limit":1.5}"#).is_err());
+        assert!(q(r#"{"table":"m","filters":[],"order":{"field":"a","direction":"up"}}"#).is_err());
+        assert!(q(r#"{"table":"1m","filters":[]}"#).is_err());
+    }
+}

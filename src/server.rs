@@ -1,0 +1,149 @@
+//! Starting and stopping the server: one pinned thread per shard, each with its own
+//! `monoio` runtime (io_uring, or epoll where io_uring is unavailable) and its own
+//! SO_REUSEPORT listener on the shared port, so the kernel spreads connections over cores.
+
+use crate::auth::load_or_create_token;
+use crate::config::Config;
+use crate::conn;
+use crate::mesh::Mesh;
+use crate::shard::Shard;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::rc::Rc;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+/// Binds one listener per shard on the same address with SO_REUSEPORT. Port 0 is resolved
+/// by the first bind and reused by the others.
+fn bind_listeners(host: &str, port: u16, count: usize) -> io::Result<Vec<TcpListener>> {
+    let mut addr: SocketAddr = (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("cannot resolve {host}")))?;
+    let mut listeners = Vec::with_capacity(count);
+    for _ in 0..count {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(1024)?;
+        let listener: TcpListener = socket.into();
+        addr = listener.local_addr()?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+/// The CPUs this process may run on.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it for this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
+    }
+}
+
+/// Pins the calling thread to one CPU; failure only costs locality.
+fn pin_to(cpu: usize) {
+    // SAFETY: as above; the set names one CPU from the allowed list.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Blocks SIGINT and SIGTERM in the calling thread (and the threads it spawns after), so
+/// the main thread can wait for them with `sigwait`.
+fn block_stop_signals() -> libc::sigset_t {
+    // SAFETY: the set is initialised by sigemptyset before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn wait_for_stop_signal(set: &libc::sigset_t) -> i32 {
+    let mut sig = 0;
+    // SAFETY: `set` was built by block_stop_signals.
+    unsafe { libc::sigwait(set, &mut sig) };
+    sig
+}
+
+/// Runs one shard's event loop on the current thread until the process exits.
+fn run_shard(shard: Rc<Shard>, listener: TcpListener) -> io::Result<()> {
+    let mut runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .enable_timer()
+        .with_entries(1024)
+        .build()?;
+    runtime.block_on(async move {
+        let listener = monoio::net::TcpListener::from_std(listener)?;
+        monoio::spawn(shard.clone().serve_inbox());
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    monoio::spawn(conn::serve(shard.clone(), stream));
+                }
+                Err(e) => {
+                    // Out of descriptors or a transient error: back off instead of spinning.
+                    eprintln!("nimbus: shard {}: accept failed: {e}", shard.id);
+                    monoio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    })
+}
+
+/// Starts the server and blocks until SIGINT or SIGTERM.
+pub fn run(config: Config) -> io::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let token: Arc<str> = load_or_create_token(&config.data_dir)?.into();
+    let listeners = bind_listeners(&config.host, config.port, config.shards)?;
+    let port = listeners[0].local_addr()?.port();
+    let signals = block_stop_signals();
+    let config = Arc::new(config);
+    let mesh = Arc::new(Mesh::new(config.shards, config.inbox_capacity));
+    let cpus = allowed_cpus();
+    let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
+    for (id, listener) in listeners.into_iter().enumerate() {
+        let (config, token, mesh, ready) = (config.clone(), token.clone(), mesh.clone(), ready_tx.clone());
+        let cpu = (!cpus.is_empty()).then(|| cpus[id % cpus.len()]);
+        std::thread::Builder::new().name(format!("nimbus-shard-{id}")).spawn(move || {
+            if let Some(cpu) = cpu {
+                pin_to(cpu);
+            }
+            let shard = Rc::new(Shard::new(id, config, port, token, mesh));
+            // The runtime reports readiness by starting; a build failure is reported here.
+            let _ = ready.send(Ok(()));
+            if let Err(e) = run_shard(shard, listener) {
+                eprintln!("nimbus: shard {id} stopped: {e}");
+                std::process::exit(1);
+            }
+        })?;
+    }
+    for _ in 0..config.shards {
+        ready_rx.recv().map_err(|_| io::Error::other("a shard thread died at start"))??;
+    }
+    println!(
+        "nimbus listening on http://{}:{} ({} shards, data {})",
+        config.host,
+        port,
+        config.shards,
+        config.data_dir.display()
+    );
+    use std::io::Write;
+    let _ = io::stdout().flush();
+    let sig = wait_for_stop_signal(&signals);
+    eprintln!("nimbus: signal {sig}, stopping");
+    Ok(())
+}

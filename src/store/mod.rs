@@ -1,0 +1,238 @@
+//! The data one shard owns: its tenants, their tables, documents and schemas.
+//!
+//! Every change to the data is a [`Change`]: first [`Store::check`]ed (which may refuse it
+//! and never mutates), then [`Store::apply`]ed (which cannot fail and never does I/O). A
+//! change carries everything needed to apply it again, so the write-ahead log can record
+//! it and recovery can replay it to the same state.
+//!
+//! Invariant: no other module mutates a tenant.
+
+mod doc;
+mod schema;
+
+pub use doc::Doc;
+pub use schema::{FieldDef, FieldType, IndexDef, TableSchema};
+
+use crate::error::{Error, Result};
+use crate::ids::{DocId, IdGen};
+use crate::value::Object;
+use std::collections::BTreeMap;
+
+/// Maps keyed by names: `hashbrown` with `ahash`.
+pub type Map<K, V> = hashbrown::HashMap<K, V, ahash::RandomState>;
+
+/// One committed change to a shard's data: the unit of the write-ahead log.
+#[derive(Debug, Clone)]
+pub enum Change {
+    CreateTenant { tenant: String },
+    DeleteTenant { tenant: String },
+    Insert { tenant: String, table: String, id: DocId, at_ms: u64, fields: Object },
+    Patch { tenant: String, table: String, id: DocId, at_ms: u64, patch: Object },
+    Delete { tenant: String, table: String, id: DocId },
+    PutSchema { tenant: String, schema: TableSchema },
+    DeleteSchema { tenant: String, table: String },
+}
+
+/// A table: its documents in `_id` order, which is creation order.
+#[derive(Debug, Default)]
+pub struct Table {
+    pub docs: BTreeMap<DocId, Doc>,
+}
+
+/// A tenant: isolated tables, schemas and id sequence.
+#[derive(Debug, Default)]
+pub struct Tenant {
+    pub tables: Map<Box<str>, Table>,
+    /// Sorted by table name, as `GET /schema` lists them.
+    pub schemas: BTreeMap<String, TableSchema>,
+    pub ids: IdGen,
+}
+
+impl Tenant {
+    /// A table's documents, if it was ever written.
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        self.tables.get(name)
+    }
+
+    fn doc(&self, table: &str, id: DocId) -> Option<&Doc> {
+        self.tables.get(table).and_then(|t| t.docs.get(&id))
+    }
+}
+
+/// All tenants a shard owns.
+#[derive(Debug, Default)]
+pub struct Store {
+    tenants: Map<Box<str>, Tenant>,
+}
+
+fn doc_not_found(table: &str, id: DocId) -> Error {
+    Error::NotFound(format!("document `{id}` does not exist in table `{table}`"))
+}
+
+impl Store {
+    /// A tenant, or `session.tenant_not_found`.
+    pub fn tenant(&self, id: &str) -> Result<&Tenant> {
+        self.tenants.get(id).ok_or_else(|| Error::TenantNotFound(id.to_string()))
+    }
+
+    /// A tenant for id generation, or `session.tenant_not_found`.
+    pub fn tenant_mut(&mut self, id: &str) -> Result<&mut Tenant> {
+        self.tenants.get_mut(id).ok_or_else(|| Error::TenantNotFound(id.to_string()))
+    }
+
+    /// Ids of every tenant this store holds, unordered.
+    pub fn tenant_ids(&self) -> impl Iterator<Item = &str> {
+        self.tenants.keys().map(|k| &**k)
+    }
+
+    /// Refuses a change that cannot be applied; never mutates.
+    pub fn check(&self, change: &Change) -> Result<()> {
+        match change {
+            Change::CreateTenant { tenant } => {
+                if self.tenants.contains_key(tenant.as_str()) {
+                    return Err(Error::Conflict(format!("tenant `{tenant}` already exists")));
+                }
+            }
+            Change::DeleteTenant { tenant } => {
+                self.tenant(tenant)?;
+            }
+            Change::Insert { tenant, table, id, fields, .. } => {
+                let t = self.tenant(tenant)?;
+                if t.doc(table, *id).is_some() {
+                    return Err(Error::Conflict(format!("document `{id}` already exists")));
+                }
+                if let Some(schema) = t.schemas.get(table) {
+                    schema.validate(fields, None)?;
+                }
+            }
+            Change::Patch { tenant, table, id, at_ms, patch } => {
+                let t = self.tenant(tenant)?;
+                let doc = t.doc(table, *id).ok_or_else(|| doc_not_found(table, *id))?;
+                if let Some(schema) = t.schemas.get(table) {
+                    let merged = doc.patched(patch, *at_ms);
+                    schema.validate(&merged.fields, Some(&id.to_string()))?;
+                }
+            }
+            Change::Delete { tenant, table, id } => {
+                self.tenant(tenant)?.doc(table, *id).ok_or_else(|| doc_not_found(table, *id))?;
+            }
+            Change::PutSchema { tenant, schema } => {
+                let t = self.tenant(tenant)?;
+                if let Some(tbl) = t.table(&schema.table) {
+                    for doc in tbl.docs.values() {
+                        schema.validate(&doc.fields, Some(&doc.id.to_string()))?;
+                    }
+                }
+            }
+            Change::DeleteSchema { tenant, table } => {
+                if !self.tenant(tenant)?.schemas.contains_key(table) {
+                    return Err(Error::NotFound(format!("table `{table}` has no schema")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a change that [`Store::check`] accepted. A change that no longer fits (which
+    /// only a replay of a damaged log could produce) is ignored rather than half-applied.
+    pub fn apply(&mut self, change: Change) {
+        match change {
+            Change::CreateTenant { tenant } => {
+                self.tenants.entry(tenant.into_boxed_str()).or_default();
+            }
+            Change::DeleteTenant { tenant } => {
+                self.tenants.remove(tenant.as_str());
+            }
+            Change::Insert { tenant, table, id, at_ms, fields } => {
+                if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
+                    t.ids.observe(id);
+                    let docs = &mut t.tables.entry(table.into_boxed_str()).or_default().docs;
+                    docs.insert(id, Doc::new(id, at_ms, at_ms, fields));
+                }
+            }
+            Change::Patch { tenant, table, id, at_ms, patch } => {
+                let slot = self
+                    .tenants
+                    .get_mut(tenant.as_str())
+                    .and_then(|t| t.tables.get_mut(table.as_str()))
+                    .and_then(|tbl| tbl.docs.get_mut(&id));
+                if let Some(doc) = slot {
+                    *doc = doc.patched(&patch, at_ms);
+                }
+            }
+            Change::Delete { tenant, table, id } => {
+                if let Some(tbl) =
+                    self.tenants.get_mut(tenant.as_str()).and_then(|t| t.tables.get_mut(table.as_str()))
+                {
+                    tbl.docs.remove(&id);
+                }
+            }
+            Change::PutSchema { tenant, schema } => {
+                if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
+                    t.schemas.insert(schema.table.clone(), schema);
+                }
+            }
+            Change::DeleteSchema { tenant, table } => {
+                if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
+                    t.schemas.remove(&table);
+                }
+            }
+        }
+    }
+
+    /// Checks and applies in one step.
+    pub fn commit(&mut self, change: Change) -> Result<()> {
+        self.check(&change)?;
+        self.apply(change);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Value;
+
+    fn insert(id: u128, n: i64) -> Change {
+        Change::Insert {
+            tenant: "t".into(),
+            table: "m".into(),
+            id: DocId(id),
+            at_ms: 1,
+            fields: vec![("n".into(), Value::Int(n))],
+        }
+    }
+
+    #[test]
+    fn check_refuses_without_mutating() {
+        let mut s = Store::default();
+        assert!(s.check(&insert(1, 1)).is_err(), "no tenant yet");
+        s.commit(Change::CreateTenant { tenant: "t".into() }).expect("create");
+        assert!(matches!(
+            s.commit(Change::CreateTenant { tenant: "t".into() }),
+            Err(Error::Conflict(_))
+        ));
+        s.commit(insert(1, 1)).expect("insert");
+        let schema = TableSchema {
+            table: "m".into(),
+            fields: vec![FieldDef { name: "n".into(), field_type: FieldType::String, required: false }],
+            indexes: vec![],
+        };
+        let put = Change::PutSchema { tenant: "t".into(), schema };
+        assert!(matches!(s.commit(put), Err(Error::SchemaViolation { .. })));
+        assert!(s.tenant("t").expect("tenant").schemas.is_empty());
+    }
+
+    #[test]
+    fn patch_keeps_creation_time() {
+        let mut s = Store::default();
+        s.commit(Change::CreateTenant { tenant: "t".into() }).expect("create");
+        s.commit(insert(7, 1)).expect("insert");
+        let patch = vec![("n".into(), Value::Int(2))];
+        s.commit(Change::Patch { tenant: "t".into(), table: "m".into(), id: DocId(7), at_ms: 9, patch })
+            .expect("patch");
+        let doc = s.tenant("t").expect("t").doc("m", DocId(7)).expect("doc");
+        assert_eq!(doc.created_ms(), 1);
+        assert_eq!(doc.field("_updateTime").and_then(Value::as_u64), Some(9));
+    }
+}
