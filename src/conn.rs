@@ -25,8 +25,10 @@ use std::time::{Duration, Instant};
 const OUT_FLUSH_BYTES: usize = 256 * 1024;
 /// Bytes read per read call at least.
 const READ_CHUNK: usize = 16 * 1024;
-/// How long a closing connection keeps reading (and discarding) what the client still sends.
+/// How long, and how much, a closing connection keeps reading (and discarding) of what the
+/// client still sends, so that a client still writing a refused body reads the answer.
 const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 64 << 20;
 
 struct Conn {
     inbuf: Vec<u8>,
@@ -228,7 +230,7 @@ impl Conn {
         let _ = stream.shutdown().await;
         let deadline = Instant::now() + LINGER;
         let mut dropped = 0usize;
-        while dropped < (1 << 20) {
+        while dropped < LINGER_BYTES {
             self.inbuf.clear();
             self.start = 0;
             if !self.read_more(stream, deadline, 0).await {

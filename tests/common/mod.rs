@@ -1,0 +1,184 @@
+//! A real `nimbus` process on a free port, and small clients to talk to it.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
+
+/// A running server; dropped, it is killed and its data directory removed.
+pub struct TestServer {
+    child: Child,
+    pub port: u16,
+    pub token: String,
+    pub data_dir: PathBuf,
+}
+
+/// A response as the tests see it.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+    pub request_id: Option<String>,
+    pub allow: Option<String>,
+}
+
+impl TestServer {
+    /// Starts `nimbus start --port 0` with `shards` shards and extra arguments.
+    pub fn start_with(shards: usize, extra: &[&str]) -> TestServer {
+        let data_dir = std::env::temp_dir().join(format!(
+            "nimbus-test-{}-{}",
+            std::process::id(),
+            NEXT_DIR.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&data_dir);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nimbus"))
+            .arg("start")
+            .args(["--port", "0", "--shards", &shards.to_string()])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn nimbus");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read the listening line");
+        // "nimbus listening on http://HOST:PORT (N shards, data DIR)"
+        let port = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|hp| hp.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+        let token_file = std::fs::read_to_string(data_dir.join("auth/token")).expect("token file");
+        let token = serde_json::from_str::<Value>(&token_file).expect("token json")["token"]
+            .as_str()
+            .expect("token field")
+            .to_string();
+        TestServer { child, port, token, data_dir }
+    }
+
+    /// Starts a server with `shards` shards and default options.
+    pub fn start(shards: usize) -> TestServer {
+        Self::start_with(shards, &[])
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Sends a request with the admin token; `body` is JSON text.
+    pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> Resp {
+        self.call_with(method, path, body, &[("Authorization", &format!("Bearer {}", self.token))])
+    }
+
+    /// Sends a request with exactly the given headers.
+    pub fn call_with(&self, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Resp {
+        let mut req = ureq::request(method, &self.url(path));
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        let result = match body {
+            Some(b) => req.set("Content-Type", "application/json").send_string(b),
+            None => req.call(),
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: transport error {e}"),
+        };
+        let status = resp.status();
+        let request_id = resp.header("X-Request-Id").map(str::to_string);
+        let allow = resp.header("Allow").map(str::to_string);
+        let text = resp.into_string().expect("body");
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON body") };
+        Resp { status, body, request_id, allow }
+    }
+
+    pub fn create_tenant(&self, id: &str) {
+        let r = self.call("POST", "/api/tenants", Some(&format!(r#"{{"id":"{id}"}}"#)));
+        assert_eq!(r.status, 201, "{r:?}");
+    }
+
+    /// Inserts a document and returns its id.
+    pub fn insert(&self, tenant: &str, table: &str, fields: Value) -> String {
+        let body = serde_json::json!({"table": table, "fields": fields}).to_string();
+        let r = self.call("POST", &format!("/api/tenants/{tenant}/documents"), Some(&body));
+        assert_eq!(r.status, 201, "{r:?}");
+        r.body["id"].as_str().expect("id").to_string()
+    }
+
+    /// A raw TCP connection to the server.
+    pub fn raw(&self) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        s
+    }
+
+    pub fn auth_header(&self) -> String {
+        format!("Authorization: Bearer {}\r\n", self.token)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// Asserts an error envelope with `status` and `code`, and that its requestId is the header's.
+pub fn assert_error(r: &Resp, status: u16, code: &str) {
+    assert_eq!(r.status, status, "{r:?}");
+    let e = &r.body["error"];
+    assert_eq!(e["code"], code, "{r:?}");
+    for key in ["message", "requestId", "timestamp", "severity"] {
+        assert!(e[key].is_string(), "envelope lacks {key}: {r:?}");
+    }
+    assert!(e["retryable"].is_boolean() && e.get("detail").is_some(), "{r:?}");
+    assert!(e["remediation"]["action"].is_string() && e["remediation"]["message"].is_string());
+    assert_eq!(r.request_id.as_deref(), e["requestId"].as_str(), "X-Request-Id matches");
+}
+
+/// Reads one HTTP/1.1 response from a raw stream: (status, head text, body).
+pub fn read_response(s: &mut impl Read) -> Option<(u16, String, Vec<u8>)> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8(head).expect("utf8 head");
+    let status = head[9..12].parse().expect("status");
+    let len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .map(|v| v.trim().parse::<usize>().expect("length"))
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).ok()?;
+    Some((status, head, body))
+}
+
+/// Whether the server closed the stream (EOF or reset) within the read timeout.
+pub fn is_closed(s: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 64];
+    matches!(s.read(&mut buf), Ok(0) | Err(_))
+}
+
+/// Writes all of `bytes`.
+pub fn send(s: &mut TcpStream, bytes: &[u8]) {
+    s.write_all(bytes).expect("write");
+}
