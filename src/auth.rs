@@ -12,20 +12,29 @@ use std::path::Path;
 /// Reads the token file, creating it on first boot.
 pub fn load_or_create_token(data_dir: &Path) -> io::Result<String> {
     let dir = data_dir.join("auth");
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)?;
     let path = dir.join("token");
     match fs::read(&path) {
         Ok(bytes) => {
             let v = parse_once(&bytes).map_err(|e| bad_token(&path, &e.0))?;
             match v.get("token").and_then(|t| t.as_str()) {
                 Some(t) if t.len() >= 32 => Ok(t.to_string()),
-                _ => Err(bad_token(&path, "no `token` field of at least 32 characters")),
+                _ => Err(bad_token(
+                    &path,
+                    "no `token` field of at least 32 characters",
+                )),
             }
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             let token = random_hex(32)?;
-            let mut f =
-                fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)?;
             f.write_all(format!("{{\"token\": \"{token}\"}}\n").as_bytes())?;
             f.sync_all()?;
             Ok(token)
@@ -35,7 +44,10 @@ pub fn load_or_create_token(data_dir: &Path) -> io::Result<String> {
 }
 
 fn bad_token(path: &Path, why: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("token file {}: {why}", path.display()))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("token file {}: {why}", path.display()),
+    )
 }
 
 fn random_hex(bytes: usize) -> io::Result<String> {
@@ -54,8 +66,12 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Whether an `Origin` header value is a loopback HTTP origin on `port`.
 pub fn origin_allowed(origin: &[u8], port: u16) -> bool {
-    let Some(rest) = origin.strip_prefix(b"http://") else { return false };
-    let Some(colon) = rest.iter().rposition(|&b| b == b':') else { return false };
+    let Some(rest) = origin.strip_prefix(b"http://") else {
+        return false;
+    };
+    let Some(colon) = rest.iter().rposition(|&b| b == b':') else {
+        return false;
+    };
     let (host, port_text) = (&rest[..colon], &rest[colon + 1..]);
     let host_ok = matches!(host, b"localhost" | b"127.0.0.1" | b"[::1]");
     host_ok && port_text == port.to_string().as_bytes()
@@ -86,7 +102,9 @@ mod tests {
         let b = load_or_create_token(&dir).expect("reuse");
         assert_eq!(a, b);
         assert_eq!(a.len(), 64);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         let mode = |p: &Path| fs::metadata(p).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode(&dir.join("auth/token")), 0o600);
         assert_eq!(mode(&dir.join("auth")), 0o700);

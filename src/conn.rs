@@ -67,7 +67,9 @@ impl Conn {
         if spare < want.max(READ_CHUNK) {
             self.inbuf.reserve(want.max(READ_CHUNK));
         }
-        let Some(left) = deadline.checked_duration_since(Instant::now()) else { return false };
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            return false;
+        };
         let buf = std::mem::take(&mut self.inbuf);
         let (len, cap) = (buf.len(), buf.capacity());
         match monoio::time::timeout(left, stream.read(buf.slice_mut(len..cap))).await {
@@ -132,7 +134,15 @@ impl Conn {
                 BodyKind::Chunked => &mut self.chunked[..],
                 _ => rest,
             };
-            let keep = respond(shard, &head, head_bytes, body, &mut self.resp, &mut self.out).await;
+            let keep = respond(
+                shard,
+                &head,
+                head_bytes,
+                body,
+                &mut self.resp,
+                &mut self.out,
+            )
+            .await;
             self.start += total;
             if self.start == self.inbuf.len() {
                 self.inbuf.clear();
@@ -170,7 +180,10 @@ impl Conn {
             BodyKind::None => Ok(Some(0)),
             BodyKind::Length(n) => {
                 if n > size_max {
-                    return Err(Error::PayloadTooLarge { size: Some(n), size_max });
+                    return Err(Error::PayloadTooLarge {
+                        size: Some(n),
+                        size_max,
+                    });
                 }
                 let need = head.len + n as usize;
                 continue_if_waiting(self, need);
@@ -206,7 +219,13 @@ impl Conn {
     }
 
     /// Answers a request whose framing failed, then the connection closes.
-    async fn fail_early(&mut self, shard: &Shard, stream: &mut TcpStream, e: Error, idle: Duration) {
+    async fn fail_early(
+        &mut self,
+        shard: &Shard,
+        stream: &mut TcpStream,
+        e: Error,
+        idle: Duration,
+    ) {
         let request_id = shard.request_id();
         self.resp.clear();
         e.write_envelope(&mut self.resp, request_id.as_str(), &rfc3339(now_ms()));
@@ -282,7 +301,13 @@ async fn respond(
     keep_alive
 }
 
-async fn answer(shard: &Shard, head: &Head, head_bytes: &[u8], body: &mut [u8], resp: &mut Vec<u8>) -> Result<u16> {
+async fn answer(
+    shard: &Shard,
+    head: &Head,
+    head_bytes: &[u8],
+    body: &mut [u8],
+    resp: &mut Vec<u8>,
+) -> Result<u16> {
     if let Some(origin) = &head.origin {
         if !origin_allowed(&head_bytes[origin.clone()], shard.port) {
             return Err(Error::Forbidden(format!(
@@ -305,12 +330,19 @@ async fn answer(shard: &Shard, head: &Head, head_bytes: &[u8], body: &mut [u8], 
             return Err(Error::Unauthorized);
         }
     }
-    let method_text = || String::from_utf8_lossy(&head_bytes[head.method_text.clone()]).into_owned();
+    let method_text =
+        || String::from_utf8_lossy(&head_bytes[head.method_text.clone()]).into_owned();
     let Some(found) = found else {
-        return Err(Error::NotFound(format!("no route for {} {path}", method_text())));
+        return Err(Error::NotFound(format!(
+            "no route for {} {path}",
+            method_text()
+        )));
     };
     if !allowed(head.method, found) {
-        return Err(Error::MethodNotAllowed { method: method_text(), allow: found.allow() });
+        return Err(Error::MethodNotAllowed {
+            method: method_text(),
+            allow: found.allow(),
+        });
     }
     let request = decode(head.method, found, body, &mut shard.parser.borrow_mut())?;
     match request {

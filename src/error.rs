@@ -17,7 +17,10 @@ pub enum Error {
     /// `431 op.invalid_input`: the request head is over the limit.
     HeadTooLarge { size_max: usize },
     /// `400 schema.validation_failed`, naming the offending document when there is one.
-    SchemaViolation { message: String, doc_id: Option<String> },
+    SchemaViolation {
+        message: String,
+        doc_id: Option<String>,
+    },
     /// `401 auth.unauthorized`.
     Unauthorized,
     /// `403 auth.forbidden`: a disallowed `Origin`.
@@ -100,21 +103,29 @@ impl Error {
             Error::MethodNotAllowed { method, allow } => {
                 format!("method {method} is not allowed here (allowed: {allow})")
             }
-            Error::PayloadTooLarge { size: Some(size), size_max } => {
+            Error::PayloadTooLarge {
+                size: Some(size),
+                size_max,
+            } => {
                 format!("request body of {size} bytes is larger than the limit of {size_max} bytes")
             }
-            Error::PayloadTooLarge { size: None, size_max } => {
+            Error::PayloadTooLarge {
+                size: None,
+                size_max,
+            } => {
                 format!("request body is larger than the limit of {size_max} bytes")
             }
-            Error::Internal(_) => "internal error; the operator can find it by its requestId".into(),
+            Error::Internal(_) => {
+                "internal error; the operator can find it by its requestId".into()
+            }
         }
     }
 
     fn detail(&self) -> Value {
         match self {
-            Error::SchemaViolation { doc_id: Some(id), .. } => {
-                Value::Object(vec![("_id".into(), Value::Str(id.as_str().into()))])
-            }
+            Error::SchemaViolation {
+                doc_id: Some(id), ..
+            } => Value::Object(vec![("_id".into(), Value::Str(id.as_str().into()))]),
             Error::PayloadTooLarge { size_max, .. } => {
                 Value::Object(vec![("size_max".into(), Value::UInt(*size_max))])
             }
@@ -198,14 +209,39 @@ mod tests {
     fn statuses_and_codes() {
         let table: Vec<(Error, u16, &str)> = vec![
             (Error::InvalidInput("x".into()), 400, "op.invalid_input"),
-            (Error::SchemaViolation { message: "x".into(), doc_id: None }, 400, "schema.validation_failed"),
+            (
+                Error::SchemaViolation {
+                    message: "x".into(),
+                    doc_id: None,
+                },
+                400,
+                "schema.validation_failed",
+            ),
             (Error::Unauthorized, 401, "auth.unauthorized"),
             (Error::Forbidden("x".into()), 403, "auth.forbidden"),
-            (Error::TenantNotFound("t".into()), 404, "session.tenant_not_found"),
+            (
+                Error::TenantNotFound("t".into()),
+                404,
+                "session.tenant_not_found",
+            ),
             (Error::NotFound("x".into()), 404, "op.not_found"),
-            (Error::MethodNotAllowed { method: "PUT".into(), allow: "GET" }, 405, "op.method_not_allowed"),
+            (
+                Error::MethodNotAllowed {
+                    method: "PUT".into(),
+                    allow: "GET",
+                },
+                405,
+                "op.method_not_allowed",
+            ),
             (Error::Conflict("x".into()), 409, "op.conflict"),
-            (Error::PayloadTooLarge { size: Some(9), size_max: 1 }, 413, "op.payload_too_large"),
+            (
+                Error::PayloadTooLarge {
+                    size: Some(9),
+                    size_max: 1,
+                },
+                413,
+                "op.payload_too_large",
+            ),
             (Error::HeadTooLarge { size_max: 1 }, 431, "op.invalid_input"),
             (Error::Internal("x".into()), 500, "service.internal"),
             (Error::Unavailable("x".into()), 503, "service.unavailable"),
@@ -217,7 +253,10 @@ mod tests {
             let v = crate::json::parse_once(&out).expect("envelope is JSON");
             let inner = v.get("error").expect("error object");
             assert_eq!(inner.get("code").and_then(Value::as_str), Some(code));
-            assert_eq!(inner.get("requestId").and_then(Value::as_str), Some("req-1"));
+            assert_eq!(
+                inner.get("requestId").and_then(Value::as_str),
+                Some("req-1")
+            );
         }
     }
 

@@ -9,7 +9,8 @@ use std::fmt;
 /// Checks a tenant id: 1–64 chars of `[A-Za-z0-9_-]`.
 pub fn valid_tenant_id(s: &str) -> bool {
     (1..=64).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Checks a table name: 1–64 chars, `[A-Za-z][A-Za-z0-9_]*`.
@@ -85,7 +86,11 @@ impl IdGen {
     pub fn next(&mut self, now_ms: u64) -> DocId {
         let random = ulid::Ulid::new().random();
         let fresh = ((now_ms as u128) << 80) | random;
-        let id = if fresh > self.last { fresh } else { self.last + 1 };
+        let id = if fresh > self.last {
+            fresh
+        } else {
+            self.last + 1
+        };
         self.last = id;
         DocId(id)
     }

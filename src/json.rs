@@ -18,7 +18,9 @@ pub struct Parser {
 
 impl Default for Parser {
     fn default() -> Self {
-        Parser { buffers: simd_json::Buffers::new(4096) }
+        Parser {
+            buffers: simd_json::Buffers::new(4096),
+        }
     }
 }
 

@@ -18,18 +18,18 @@
 //! - [`conn`]    one connection's request loop
 //! - [`server`]  pinned threads, runtimes, listeners, signals
 
-pub mod value;
-pub mod json;
-pub mod clock;
-pub mod ids;
-pub mod error;
-pub mod mesh;
-pub mod config;
 pub mod auth;
-pub mod store;
-pub mod query;
-pub mod http;
-pub mod ops;
-pub mod shard;
+pub mod clock;
+pub mod config;
 pub mod conn;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod json;
+pub mod mesh;
+pub mod ops;
+pub mod query;
 pub mod server;
+pub mod shard;
+pub mod store;
+pub mod value;

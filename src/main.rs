@@ -9,7 +9,11 @@ use std::path::PathBuf;
 static GLOBAL: MiMalloc = MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "nimbus", version, about = "A self-hosted, multi-tenant realtime document database")]
+#[command(
+    name = "nimbus",
+    version,
+    about = "A self-hosted, multi-tenant realtime document database"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -53,8 +57,12 @@ fn main() {
         eprintln!("nimbus: --shards must be between 1 and 1024");
         std::process::exit(2);
     }
-    let mut config =
-        Config::new(args.host, args.port, args.data_dir.unwrap_or_else(default_data_dir), shards);
+    let mut config = Config::new(
+        args.host,
+        args.port,
+        args.data_dir.unwrap_or_else(default_data_dir),
+        shards,
+    );
     config.head_timeout_ms = args.head_timeout_ms.max(1);
     config.idle_timeout_ms = args.idle_timeout_ms.max(1);
     config.body_size_max = args.body_size_max;

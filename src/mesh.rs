@@ -24,7 +24,10 @@ impl<M> Mesh<M> {
     /// A mesh of `cores` inboxes holding up to `capacity` messages each.
     pub fn new(cores: usize, capacity: usize) -> Mesh<M> {
         let inboxes = (0..cores)
-            .map(|_| Inbox { queue: ArrayQueue::new(capacity.max(1)), waker: AtomicWaker::new() })
+            .map(|_| Inbox {
+                queue: ArrayQueue::new(capacity.max(1)),
+                waker: AtomicWaker::new(),
+            })
             .collect();
         Mesh { inboxes }
     }
@@ -37,7 +40,9 @@ impl<M> Mesh<M> {
     /// Puts `msg` in core `to`'s inbox and wakes it; gives the message back when the inbox
     /// is full or `to` is out of range.
     pub fn send(&self, to: usize, msg: M) -> Result<(), M> {
-        let Some(inbox) = self.inboxes.get(to) else { return Err(msg) };
+        let Some(inbox) = self.inboxes.get(to) else {
+            return Err(msg);
+        };
         inbox.queue.push(msg)?;
         inbox.waker.wake();
         Ok(())
@@ -59,7 +64,9 @@ impl<M> Future for Recv<'_, M> {
     type Output = Option<M>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<M>> {
-        let Some(inbox) = self.mesh.inboxes.get(self.me) else { return Poll::Ready(None) };
+        let Some(inbox) = self.mesh.inboxes.get(self.me) else {
+            return Poll::Ready(None);
+        };
         if let Some(m) = inbox.queue.pop() {
             return Poll::Ready(Some(m));
         }
@@ -86,7 +93,9 @@ mod tests {
         assert_eq!(mesh.send(5, 3), Err(3), "no such core");
         let m = mesh.clone();
         let got = std::thread::spawn(move || {
-            let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().build().expect("runtime");
+            let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                .build()
+                .expect("runtime");
             rt.block_on(async move { (m.recv(1).await, m.recv(1).await) })
         })
         .join()

@@ -16,19 +16,62 @@ use crate::value::{Object, Value};
 /// A request for the shard that owns `tenant`.
 #[derive(Debug)]
 pub enum Op {
-    CreateTenant { tenant: String },
-    DeleteTenant { tenant: String },
-    Insert { tenant: String, table: String, fields: Object },
-    List { tenant: String, table: String },
-    Get { tenant: String, table: String, id: DocId },
-    Patch { tenant: String, table: String, id: DocId, patch: Object },
-    Delete { tenant: String, table: String, id: DocId },
-    Query { tenant: String, query: Query },
-    Paginate { tenant: String, query: Query, page_size: usize, after: Option<String> },
-    GetSchemas { tenant: String },
-    GetSchema { tenant: String, table: String },
-    PutSchema { tenant: String, schema: TableSchema },
-    DeleteSchema { tenant: String, table: String },
+    CreateTenant {
+        tenant: String,
+    },
+    DeleteTenant {
+        tenant: String,
+    },
+    Insert {
+        tenant: String,
+        table: String,
+        fields: Object,
+    },
+    List {
+        tenant: String,
+        table: String,
+    },
+    Get {
+        tenant: String,
+        table: String,
+        id: DocId,
+    },
+    Patch {
+        tenant: String,
+        table: String,
+        id: DocId,
+        patch: Object,
+    },
+    Delete {
+        tenant: String,
+        table: String,
+        id: DocId,
+    },
+    Query {
+        tenant: String,
+        query: Query,
+    },
+    Paginate {
+        tenant: String,
+        query: Query,
+        page_size: usize,
+        after: Option<String>,
+    },
+    GetSchemas {
+        tenant: String,
+    },
+    GetSchema {
+        tenant: String,
+        table: String,
+    },
+    PutSchema {
+        tenant: String,
+        schema: TableSchema,
+    },
+    DeleteSchema {
+        tenant: String,
+        table: String,
+    },
 }
 
 impl Op {
@@ -71,7 +114,9 @@ fn tenant(id: &str) -> Result<String> {
     if valid_tenant_id(id) {
         Ok(id.to_string())
     } else {
-        Err(bad(format!("invalid tenant id `{id}` (1-64 of A-Z a-z 0-9 _ -)")))
+        Err(bad(format!(
+            "invalid tenant id `{id}` (1-64 of A-Z a-z 0-9 _ -)"
+        )))
     }
 }
 
@@ -79,7 +124,9 @@ fn table(name: &str) -> Result<String> {
     if valid_table_name(name) {
         Ok(name.to_string())
     } else {
-        Err(bad(format!("invalid table name `{name}` (1-64 chars, [A-Za-z][A-Za-z0-9_]*)")))
+        Err(bad(format!(
+            "invalid table name `{name}` (1-64 chars, [A-Za-z][A-Za-z0-9_]*)"
+        )))
     }
 }
 
@@ -98,14 +145,20 @@ fn user_fields(v: Option<Value>, what: &str) -> Result<Object> {
             }
             Ok(o)
         }
-        Some(other) => Err(bad(format!("{what} must be an object, not {}", other.type_name()))),
+        Some(other) => Err(bad(format!(
+            "{what} must be an object, not {}",
+            other.type_name()
+        ))),
         None => Err(bad(format!("{what} is required"))),
     }
 }
 
 fn take(v: &mut Value, key: &str) -> Option<Value> {
     match v {
-        Value::Object(o) => o.iter().position(|(k, _)| &**k == key).map(|i| o.swap_remove(i).1),
+        Value::Object(o) => o
+            .iter()
+            .position(|(k, _)| &**k == key)
+            .map(|i| o.swap_remove(i).1),
         _ => None,
     }
 }
@@ -113,13 +166,21 @@ fn take(v: &mut Value, key: &str) -> Option<Value> {
 fn body_object(parser: &mut Parser, body: &mut [u8]) -> Result<Value> {
     let v = parser.parse(body).map_err(|e| Error::InvalidInput(e.0))?;
     if v.as_object().is_none() {
-        return Err(bad(format!("request body must be a JSON object, not {}", v.type_name())));
+        return Err(bad(format!(
+            "request body must be a JSON object, not {}",
+            v.type_name()
+        )));
     }
     Ok(v)
 }
 
 /// Decodes a routed request whose method the route allows.
-pub fn decode(method: Method, route: Route<'_>, body: &mut [u8], parser: &mut Parser) -> Result<Request> {
+pub fn decode(
+    method: Method,
+    route: Route<'_>,
+    body: &mut [u8],
+    parser: &mut Parser,
+) -> Result<Request> {
     use Method::{Delete, Get, Head, Patch, Post, Put};
     let read = matches!(method, Get | Head);
     Ok(Request::Op(match (route, method) {
@@ -128,7 +189,9 @@ pub fn decode(method: Method, route: Route<'_>, body: &mut [u8], parser: &mut Pa
         (Route::Tenants, Post) => {
             let mut v = body_object(parser, body)?;
             match take(&mut v, "id") {
-                Some(Value::Str(id)) => Op::CreateTenant { tenant: tenant(&id)? },
+                Some(Value::Str(id)) => Op::CreateTenant {
+                    tenant: tenant(&id)?,
+                },
                 Some(_) => return Err(bad("`id` must be a string")),
                 None => return Err(bad("`id` is required")),
             }
@@ -142,29 +205,49 @@ pub fn decode(method: Method, route: Route<'_>, body: &mut [u8], parser: &mut Pa
                 None => return Err(bad("`table` is required")),
             };
             let fields = user_fields(take(&mut v, "fields"), "`fields`")?;
-            Op::Insert { tenant: tenant(t)?, table: name, fields }
+            Op::Insert {
+                tenant: tenant(t)?,
+                table: name,
+                fields,
+            }
         }
-        (Route::Table(t, tb), _) if read => Op::List { tenant: tenant(t)?, table: table(tb)? },
-        (Route::Document(t, tb, id), _) if read => {
-            Op::Get { tenant: tenant(t)?, table: table(tb)?, id: doc_id(id)? }
-        }
+        (Route::Table(t, tb), _) if read => Op::List {
+            tenant: tenant(t)?,
+            table: table(tb)?,
+        },
+        (Route::Document(t, tb, id), _) if read => Op::Get {
+            tenant: tenant(t)?,
+            table: table(tb)?,
+            id: doc_id(id)?,
+        },
         (Route::Document(t, tb, id), Patch) => {
             let (t, tb, id) = (tenant(t)?, table(tb)?, doc_id(id)?);
             let mut v = body_object(parser, body)?;
             let patch = user_fields(take(&mut v, "patch"), "`patch`")?;
-            Op::Patch { tenant: t, table: tb, id, patch }
+            Op::Patch {
+                tenant: t,
+                table: tb,
+                id,
+                patch,
+            }
         }
-        (Route::Document(t, tb, id), Delete) => {
-            Op::Delete { tenant: tenant(t)?, table: table(tb)?, id: doc_id(id)? }
-        }
+        (Route::Document(t, tb, id), Delete) => Op::Delete {
+            tenant: tenant(t)?,
+            table: table(tb)?,
+            id: doc_id(id)?,
+        },
         (Route::Query(t), Post) => {
             let t = tenant(t)?;
-            Op::Query { tenant: t, query: Query::from_value(&body_object(parser, body)?)? }
+            Op::Query {
+                tenant: t,
+                query: Query::from_value(&body_object(parser, body)?)?,
+            }
         }
         (Route::QueryPaginated(t), Post) => {
             let t = tenant(t)?;
             let v = body_object(parser, body)?;
-            let query = Query::from_value(v.get("query").ok_or_else(|| bad("`query` is required"))?)?;
+            let query =
+                Query::from_value(v.get("query").ok_or_else(|| bad("`query` is required"))?)?;
             let page_size = match v.get("page_size").map(Value::as_u64) {
                 Some(Some(n @ 1..=1000)) => n as usize,
                 Some(_) => return Err(bad("`page_size` must be an integer from 1 to 1000")),
@@ -175,18 +258,32 @@ pub fn decode(method: Method, route: Route<'_>, body: &mut [u8], parser: &mut Pa
                 Some(Value::Str(c)) => Some(c.to_string()),
                 Some(_) => return Err(bad("`after` must be a cursor string")),
             };
-            Op::Paginate { tenant: t, query, page_size, after }
+            Op::Paginate {
+                tenant: t,
+                query,
+                page_size,
+                after,
+            }
         }
         (Route::Schemas(t), _) if read => Op::GetSchemas { tenant: tenant(t)? },
-        (Route::Schema(t, tb), _) if read => Op::GetSchema { tenant: tenant(t)?, table: table(tb)? },
+        (Route::Schema(t, tb), _) if read => Op::GetSchema {
+            tenant: tenant(t)?,
+            table: table(tb)?,
+        },
         (Route::Schema(t, tb), Put) => {
             let (t, tb) = (tenant(t)?, table(tb)?);
             let schema = TableSchema::from_value(&body_object(parser, body)?, &tb)?;
             Op::PutSchema { tenant: t, schema }
         }
-        (Route::Schema(t, tb), Delete) => Op::DeleteSchema { tenant: tenant(t)?, table: table(tb)? },
+        (Route::Schema(t, tb), Delete) => Op::DeleteSchema {
+            tenant: tenant(t)?,
+            table: table(tb)?,
+        },
         (r, _) => {
-            return Err(Error::MethodNotAllowed { method: String::new(), allow: r.allow() });
+            return Err(Error::MethodNotAllowed {
+                method: String::new(),
+                allow: r.allow(),
+            });
         }
     }))
 }

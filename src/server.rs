@@ -17,10 +17,12 @@ use std::time::Duration;
 /// Binds one listener per shard on the same address with SO_REUSEPORT. Port 0 is resolved
 /// by the first bind and reused by the others.
 fn bind_listeners(host: &str, port: u16, count: usize) -> io::Result<Vec<TcpListener>> {
-    let mut addr: SocketAddr = (host, port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("cannot resolve {host}")))?;
+    let mut addr: SocketAddr = (host, port).to_socket_addrs()?.next().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cannot resolve {host}"),
+        )
+    })?;
     let mut listeners = Vec::with_capacity(count);
     for _ in 0..count {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
@@ -44,7 +46,9 @@ fn allowed_cpus() -> Vec<usize> {
         if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
             return Vec::new();
         }
-        (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
     }
 }
 
@@ -116,23 +120,32 @@ pub fn run(config: Config) -> io::Result<()> {
     let cpus = allowed_cpus();
     let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
     for (id, listener) in listeners.into_iter().enumerate() {
-        let (config, token, mesh, ready) = (config.clone(), token.clone(), mesh.clone(), ready_tx.clone());
+        let (config, token, mesh, ready) = (
+            config.clone(),
+            token.clone(),
+            mesh.clone(),
+            ready_tx.clone(),
+        );
         let cpu = (!cpus.is_empty()).then(|| cpus[id % cpus.len()]);
-        std::thread::Builder::new().name(format!("nimbus-shard-{id}")).spawn(move || {
-            if let Some(cpu) = cpu {
-                pin_to(cpu);
-            }
-            let shard = Rc::new(Shard::new(id, config, port, token, mesh));
-            // The runtime reports readiness by starting; a build failure is reported here.
-            let _ = ready.send(Ok(()));
-            if let Err(e) = run_shard(shard, listener) {
-                eprintln!("nimbus: shard {id} stopped: {e}");
-                std::process::exit(1);
-            }
-        })?;
+        std::thread::Builder::new()
+            .name(format!("nimbus-shard-{id}"))
+            .spawn(move || {
+                if let Some(cpu) = cpu {
+                    pin_to(cpu);
+                }
+                let shard = Rc::new(Shard::new(id, config, port, token, mesh));
+                // The runtime reports readiness by starting; a build failure is reported here.
+                let _ = ready.send(Ok(()));
+                if let Err(e) = run_shard(shard, listener) {
+                    eprintln!("nimbus: shard {id} stopped: {e}");
+                    std::process::exit(1);
+                }
+            })?;
     }
     for _ in 0..config.shards {
-        ready_rx.recv().map_err(|_| io::Error::other("a shard thread died at start"))??;
+        ready_rx
+            .recv()
+            .map_err(|_| io::Error::other("a shard thread died at start"))??;
     }
     println!(
         "nimbus listening on http://{}:{} ({} shards, data {})",

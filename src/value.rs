@@ -73,7 +73,9 @@ impl Value {
         match *self {
             Value::Int(i) if i >= 0 => Some(i as u64),
             Value::UInt(u) => Some(u),
-            Value::Float(f) if f >= 0.0 && f.fract() == 0.0 && f <= u64::MAX as f64 => Some(f as u64),
+            Value::Float(f) if f >= 0.0 && f.fract() == 0.0 && f <= u64::MAX as f64 => {
+                Some(f as u64)
+            }
             _ => None,
         }
     }
@@ -132,7 +134,7 @@ pub fn equal(a: &Value, b: &Value) -> bool {
     cmp(a, b) == Ordering::Equal
 }
 
-fn cmp_seq<'a, I, F>(mut x: I, mut y: I, f: F) -> Ordering
+fn cmp_seq<I, F>(mut x: I, mut y: I, f: F) -> Ordering
 where
     I: Iterator,
     F: Fn(I::Item, I::Item) -> Ordering,
@@ -153,7 +155,9 @@ where
 fn cmp_objects(x: &Object, y: &Object) -> Ordering {
     let (sx, sy) = (sorted_entries(x), sorted_entries(y));
     cmp_seq(sx.into_iter(), sy.into_iter(), |a, b| {
-        a.0.as_bytes().cmp(b.0.as_bytes()).then_with(|| cmp(&a.1, &b.1))
+        a.0.as_bytes()
+            .cmp(b.0.as_bytes())
+            .then_with(|| cmp(&a.1, &b.1))
     })
 }
 
@@ -238,16 +242,28 @@ mod tests {
         assert!(equal(&Value::Int(1), &Value::Float(1.0)));
         assert_eq!(cmp(&Value::Int(2), &Value::Float(1.5)), Ordering::Greater);
         assert_eq!(cmp(&Value::Float(1.5), &Value::Int(2)), Ordering::Less);
-        assert_eq!(cmp(&Value::UInt(u64::MAX), &Value::Int(i64::MAX)), Ordering::Greater);
+        assert_eq!(
+            cmp(&Value::UInt(u64::MAX), &Value::Int(i64::MAX)),
+            Ordering::Greater
+        );
         // 2^53 + 1 is not representable as f64; the integer must still be greater.
         let big = (1i64 << 53) + 1;
-        assert_eq!(cmp(&Value::Int(big), &Value::Float((1i64 << 53) as f64)), Ordering::Greater);
+        assert_eq!(
+            cmp(&Value::Int(big), &Value::Float((1i64 << 53) as f64)),
+            Ordering::Greater
+        );
     }
 
     #[test]
     fn objects_ignore_key_order() {
-        let a = Value::Object(vec![("x".into(), Value::Int(1)), ("y".into(), Value::Int(2))]);
-        let b = Value::Object(vec![("y".into(), Value::Int(2)), ("x".into(), Value::Int(1))]);
+        let a = Value::Object(vec![
+            ("x".into(), Value::Int(1)),
+            ("y".into(), Value::Int(2)),
+        ]);
+        let b = Value::Object(vec![
+            ("y".into(), Value::Int(2)),
+            ("x".into(), Value::Int(1)),
+        ]);
         assert!(equal(&a, &b));
     }
 

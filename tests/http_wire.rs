@@ -21,9 +21,16 @@ fn pipelined_requests_are_answered_in_order() {
     let mut c = s.raw();
     let mut batch = String::new();
     for i in 0..5 {
-        batch += &post(&s, "/api/tenants/t/documents", &format!(r#"{{"table":"m","fields":{{"i":{i}}}}}"#));
+        batch += &post(
+            &s,
+            "/api/tenants/t/documents",
+            &format!(r#"{{"table":"m","fields":{{"i":{i}}}}}"#),
+        );
     }
-    batch += &format!("GET /api/tenants/t/documents/m HTTP/1.1\r\nHost: x\r\n{}\r\n", s.auth_header());
+    batch += &format!(
+        "GET /api/tenants/t/documents/m HTTP/1.1\r\nHost: x\r\n{}\r\n",
+        s.auth_header()
+    );
     batch += "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
     send(&mut c, batch.as_bytes());
     for _ in 0..5 {
@@ -32,7 +39,12 @@ fn pipelined_requests_are_answered_in_order() {
     let (status, _, body) = read_response(&mut c).expect("list");
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
-    let is: Vec<i64> = v["data"].as_array().expect("data").iter().map(|d| d["i"].as_i64().expect("i")).collect();
+    let is: Vec<i64> = v["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|d| d["i"].as_i64().expect("i"))
+        .collect();
     assert_eq!(is, vec![0, 1, 2, 3, 4]);
     assert_eq!(read_response(&mut c).expect("health").2, br#"{"ok":true}"#);
 }
@@ -43,7 +55,11 @@ fn requests_split_into_tiny_writes_parse_the_same() {
     s.create_tenant("t");
     let mut c = s.raw();
     c.set_nodelay(true).expect("nodelay");
-    let req = post(&s, "/api/tenants/t/documents", r#"{"table":"m","fields":{"a":"b"}}"#);
+    let req = post(
+        &s,
+        "/api/tenants/t/documents",
+        r#"{"table":"m","fields":{"a":"b"}}"#,
+    );
     for chunk in req.as_bytes().chunks(7) {
         send(&mut c, chunk);
         std::thread::sleep(Duration::from_millis(1));
@@ -70,7 +86,12 @@ fn chunked_bodies() {
     send(&mut c, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(read_response(&mut c).expect("health").0, 200);
 
-    for bad in ["zz\r\nabc\r\n0\r\n\r\n", "3\r\nabcXX0\r\n\r\n", "3\nabc\r\n0\r\n\r\n", "-1\r\n"] {
+    for bad in [
+        "zz\r\nabc\r\n0\r\n\r\n",
+        "3\r\nabcXX0\r\n\r\n",
+        "3\nabc\r\n0\r\n\r\n",
+        "-1\r\n",
+    ] {
         let mut c = s.raw();
         let head = format!(
             "POST /api/tenants/t/documents HTTP/1.1\r\nHost: x\r\n{}Transfer-Encoding: chunked\r\n\r\n",
@@ -107,10 +128,14 @@ fn smuggling_shapes_are_refused_and_closed() {
     for raw in cases {
         let mut c = s.raw();
         send(&mut c, raw.as_bytes());
-        let (status, head, body) = read_response(&mut c).unwrap_or_else(|| panic!("no answer to {raw:?}"));
+        let (status, head, body) =
+            read_response(&mut c).unwrap_or_else(|| panic!("no answer to {raw:?}"));
         assert_eq!(status, 400, "{raw:?}");
         assert!(head.contains("Connection: close"), "{raw:?}");
-        assert!(String::from_utf8_lossy(&body).contains("\"op.invalid_input\""), "{raw:?}");
+        assert!(
+            String::from_utf8_lossy(&body).contains("\"op.invalid_input\""),
+            "{raw:?}"
+        );
         assert!(is_closed(&mut c), "{raw:?} left the connection open");
     }
     // And the server keeps serving.
@@ -128,20 +153,29 @@ fn http10_and_connection_close() {
     assert!(is_closed(&mut c), "HTTP/1.0 closes by default");
 
     let mut c = s.raw();
-    send(&mut c, b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    send(
+        &mut c,
+        b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    );
     let (_, head, _) = read_response(&mut c).expect("answer");
     assert!(head.contains("Connection: keep-alive"));
     send(&mut c, b"GET /health HTTP/1.0\r\n\r\n");
     assert_eq!(read_response(&mut c).expect("second").0, 200);
 
     let mut c = s.raw();
-    send(&mut c, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    send(
+        &mut c,
+        b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     let (_, head, _) = read_response(&mut c).expect("answer");
     assert!(head.contains("Connection: close"));
     assert!(is_closed(&mut c));
 
     let mut c = s.raw();
-    send(&mut c, b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    send(
+        &mut c,
+        b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
     let (status, head, body) = read_response(&mut c).expect("head answer");
     assert_eq!(status, 200);
     assert!(head.contains("Content-Length: 11"));
@@ -196,7 +230,10 @@ fn limits_are_decided_before_reading() {
 
     // A head over 64 KiB.
     let mut c = s.raw();
-    let big = format!("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(70 * 1024));
+    let big = format!(
+        "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(70 * 1024)
+    );
     let _ = c.write_all(big.as_bytes());
     let (status, _, body) = read_response(&mut c).expect("431");
     assert_eq!(status, 431);
@@ -205,7 +242,10 @@ fn limits_are_decided_before_reading() {
     // Too many headers is a head too large as well.
     let mut c = s.raw();
     let many: String = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect();
-    send(&mut c, format!("GET /health HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes());
+    send(
+        &mut c,
+        format!("GET /health HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes(),
+    );
     assert_eq!(read_response(&mut c).expect("431").0, 431);
     assert_eq!(s.call_with("GET", "/health", None, &[]).status, 200);
 }
@@ -215,7 +255,8 @@ fn trickled_head_is_cut_off_at_the_head_timeout() {
     // The default head timeout of 10 s, with one byte a second.
     let s = TestServer::start(1);
     let mut c = s.raw();
-    c.set_write_timeout(Some(Duration::from_secs(2))).expect("timeout");
+    c.set_write_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
     let started = Instant::now();
     let req = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
     let mut cut_off = None;
@@ -229,13 +270,17 @@ fn trickled_head_is_cut_off_at_the_head_timeout() {
         c.set_nonblocking(true).expect("nonblocking");
         let r = std::io::Read::read(&mut c, &mut probe);
         c.set_nonblocking(false).expect("blocking");
-        if matches!(r, Ok(0)) || matches!(&r, Err(e) if e.kind() != std::io::ErrorKind::WouldBlock) {
+        if matches!(r, Ok(0)) || matches!(&r, Err(e) if e.kind() != std::io::ErrorKind::WouldBlock)
+        {
             cut_off = Some(started.elapsed());
             break;
         }
     }
     let at = cut_off.expect("the server never cut the trickling client off");
-    assert!(at >= Duration::from_secs(9) && at <= Duration::from_secs(14), "cut off after {at:?}");
+    assert!(
+        at >= Duration::from_secs(9) && at <= Duration::from_secs(14),
+        "cut off after {at:?}"
+    );
 }
 
 #[test]
@@ -252,7 +297,12 @@ fn idle_keep_alive_connections_are_closed() {
 #[test]
 fn garbage_does_not_stop_the_server() {
     let s = TestServer::start(2);
-    for junk in [&b"\0\0\0\0\r\n\r\n"[..], b"GET\r\n\r\n", b"\xff\xfe\xfd\r\n\r\n", b"GET / HTTP/1.1\r\nHost: \xff\r\n\r\n"] {
+    for junk in [
+        &b"\0\0\0\0\r\n\r\n"[..],
+        b"GET\r\n\r\n",
+        b"\xff\xfe\xfd\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: \xff\r\n\r\n",
+    ] {
         let mut c = s.raw();
         let _ = c.write_all(junk);
         let _ = read_response(&mut c);
@@ -260,7 +310,10 @@ fn garbage_does_not_stop_the_server() {
     // A client that connects and vanishes mid-request.
     {
         let mut c = s.raw();
-        send(&mut c, b"POST /api/tenants HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"id\"");
+        send(
+            &mut c,
+            b"POST /api/tenants HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"id\"",
+        );
     }
     assert_eq!(s.call_with("GET", "/health", None, &[]).status, 200);
 }

@@ -16,7 +16,10 @@ fn every_tenant_is_served_from_every_core() {
     let s = TestServer::start(2);
     let tenants: Vec<String> = (0..12).map(|i| format!("tenant-{i}")).collect();
     let owners: Vec<usize> = tenants.iter().map(|t| owner_of(t, 2)).collect();
-    assert!(owners.contains(&0) && owners.contains(&1), "tenants on both shards: {owners:?}");
+    assert!(
+        owners.contains(&0) && owners.contains(&1),
+        "tenants on both shards: {owners:?}"
+    );
     for t in &tenants {
         s.create_tenant(t);
     }
@@ -31,13 +34,17 @@ fn every_tenant_is_served_from_every_core() {
             let r = s.call("GET", &format!("/api/tenants/{t}/documents/m/{id}"), None);
             assert_eq!((r.status, &r.body["document"]["tenant"]), (200, &json!(t)));
         }
-        let q = json!({"table": "m", "filters": [{"field": "i", "op": "gte", "value": 4}]}).to_string();
+        let q =
+            json!({"table": "m", "filters": [{"field": "i", "op": "gte", "value": 4}]}).to_string();
         let r = s.call("POST", &format!("/api/tenants/{t}/query"), Some(&q));
         assert_eq!(r.body["data"].as_array().expect("data").len(), 4);
     }
     let mut sorted = tenants.clone();
     sorted.sort();
-    assert_eq!(s.call("GET", "/api/tenants", None).body["tenants"], json!(sorted));
+    assert_eq!(
+        s.call("GET", "/api/tenants", None).body["tenants"],
+        json!(sorted)
+    );
 }
 
 /// Drives two shards by hand: a request made on shard 0 for a tenant of shard 1 must be
@@ -47,27 +54,61 @@ fn a_request_crosses_to_the_owner_and_back() {
     let config = Arc::new(Config::new("127.0.0.1".into(), 0, std::env::temp_dir(), 2));
     let mesh: Arc<Mesh<ShardMsg>> = Arc::new(Mesh::new(2, 64));
     let token: Arc<str> = "t".repeat(64).into();
-    let remote = (0..).map(|i| format!("far-{i}")).find(|t| owner_of(t, 2) == 1).expect("a tenant of shard 1");
+    let remote = (0..)
+        .map(|i| format!("far-{i}"))
+        .find(|t| owner_of(t, 2) == 1)
+        .expect("a tenant of shard 1");
 
     let (c1, m1, t1) = (config.clone(), mesh.clone(), token.clone());
     std::thread::spawn(move || {
-        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().expect("rt");
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .expect("rt");
         rt.block_on(Rc::new(Shard::new(1, c1, 0, t1, m1)).serve_inbox());
     });
 
-    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().expect("rt");
+    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+        .expect("rt");
     rt.block_on(async move {
         let shard0 = Shard::new(0, config, 0, token, mesh);
         let mut body = Vec::new();
-        let status = shard0.execute(Op::CreateTenant { tenant: remote.clone() }, &mut body).await.expect("create");
+        let status = shard0
+            .execute(
+                Op::CreateTenant {
+                    tenant: remote.clone(),
+                },
+                &mut body,
+            )
+            .await
+            .expect("create");
         assert_eq!(status, 201);
         assert_eq!(body, format!(r#"{{"id":"{remote}"}}"#).into_bytes());
-        let again = shard0.execute(Op::CreateTenant { tenant: remote.clone() }, &mut body).await;
+        let again = shard0
+            .execute(
+                Op::CreateTenant {
+                    tenant: remote.clone(),
+                },
+                &mut body,
+            )
+            .await;
         assert!(again.is_err(), "the owner remembers the tenant");
         // Listing gathers from both shards; the tenant is there once.
-        assert_eq!(shard0.list_tenants().await.expect("list"), vec![remote.clone()]);
+        assert_eq!(
+            shard0.list_tenants().await.expect("list"),
+            vec![remote.clone()]
+        );
         body.clear();
-        let missing = shard0.execute(Op::DeleteTenant { tenant: "not-there".into() }, &mut body).await;
+        let missing = shard0
+            .execute(
+                Op::DeleteTenant {
+                    tenant: "not-there".into(),
+                },
+                &mut body,
+            )
+            .await;
         assert!(missing.is_err());
     });
 }

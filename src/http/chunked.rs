@@ -29,7 +29,11 @@ pub struct ChunkedDecoder {
 
 impl Default for ChunkedDecoder {
     fn default() -> Self {
-        ChunkedDecoder { state: State::Size, consumed: 0, trailer_bytes: 0 }
+        ChunkedDecoder {
+            state: State::Size,
+            consumed: 0,
+            trailer_bytes: 0,
+        }
     }
 }
 
@@ -54,8 +58,8 @@ fn parse_size(line: &[u8]) -> Result<u64, Error> {
         return Err(framing("invalid chunk size"));
     }
     let rest = &line[digits..];
-    let rest_ok = rest.is_empty()
-        || rest.iter().skip_while(|b| **b == b' ' || **b == b'\t').next() == Some(&b';');
+    let rest_ok =
+        rest.is_empty() || rest.iter().find(|b| **b != b' ' && **b != b'\t') == Some(&b';');
     if !rest_ok || rest.iter().any(|b| *b == b'\r' || *b == 0) {
         return Err(framing("invalid chunk size"));
     }
@@ -67,18 +71,28 @@ impl ChunkedDecoder {
     /// Decodes what it can of `input` (all body bytes received so far, from the start of
     /// the body) into `out`. Returns `Ok(Some(n))` once the body is complete, `n` being the
     /// length of the encoded body; `Ok(None)` when more input is needed.
-    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>, size_max: u64) -> Result<Option<usize>, Error> {
+    pub fn feed(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        size_max: u64,
+    ) -> Result<Option<usize>, Error> {
         loop {
             let rest = &input[self.consumed..];
             match self.state {
                 State::Size => {
-                    let Some(end) = line_end(rest)? else { return Ok(None) };
+                    let Some(end) = line_end(rest)? else {
+                        return Ok(None);
+                    };
                     let size = parse_size(&rest[..end])?;
                     self.consumed += end + 2;
                     if size == 0 {
                         self.state = State::Trailers;
                     } else if out.len() as u64 + size > size_max {
-                        return Err(Error::PayloadTooLarge { size: None, size_max });
+                        return Err(Error::PayloadTooLarge {
+                            size: None,
+                            size_max,
+                        });
                     } else {
                         self.state = State::Data(size);
                     }
@@ -90,7 +104,11 @@ impl ChunkedDecoder {
                     let take = (left.min(rest.len() as u64)) as usize;
                     out.extend_from_slice(&rest[..take]);
                     self.consumed += take;
-                    self.state = if take as u64 == left { State::DataEnd } else { State::Data(left - take as u64) };
+                    self.state = if take as u64 == left {
+                        State::DataEnd
+                    } else {
+                        State::Data(left - take as u64)
+                    };
                 }
                 State::DataEnd => {
                     if rest.len() < 2 {
@@ -103,7 +121,9 @@ impl ChunkedDecoder {
                     self.state = State::Size;
                 }
                 State::Trailers => {
-                    let Some(end) = line_end(rest)? else { return Ok(None) };
+                    let Some(end) = line_end(rest)? else {
+                        return Ok(None);
+                    };
                     self.consumed += end + 2;
                     self.trailer_bytes += end + 2;
                     if self.trailer_bytes > LINE_MAX {
@@ -148,7 +168,11 @@ mod tests {
             b"11111111111111111\r\n",
             b"5 x\r\nhello\r\n",
         ] {
-            assert!(decode_all(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                decode_all(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 

@@ -75,18 +75,27 @@ fn framing(msg: &str) -> Error {
 }
 
 fn trim(v: &[u8]) -> &[u8] {
-    let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
-    let end = v.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let start = v
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     &v[start..end]
 }
 
 fn has_token(v: &[u8], token: &str) -> bool {
-    v.split(|&b| b == b',').any(|t| trim(t).eq_ignore_ascii_case(token.as_bytes()))
+    v.split(|&b| b == b',')
+        .any(|t| trim(t).eq_ignore_ascii_case(token.as_bytes()))
 }
 
 /// Parses the head at the start of `buf`: `Ok(None)` when more bytes are needed.
 pub fn parse_head(buf: &[u8], head_size_max: usize) -> Result<Option<Head>, Error> {
-    let too_large = Error::HeadTooLarge { size_max: head_size_max };
+    let too_large = Error::HeadTooLarge {
+        size_max: head_size_max,
+    };
     let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
     let mut req = httparse::Request::new(&mut headers);
     let len = match req.parse(buf) {
@@ -136,7 +145,9 @@ pub fn parse_head(buf: &[u8], head_size_max: usize) -> Result<Option<Head>, Erro
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             // Only a lone `chunked` is understood; anything else cannot be framed safely.
             if chunked || !trim(v).eq_ignore_ascii_case(b"chunked") {
-                return Err(framing("unsupported Transfer-Encoding (only `chunked` is accepted)"));
+                return Err(framing(
+                    "unsupported Transfer-Encoding (only `chunked` is accepted)",
+                ));
             }
             chunked = true;
         } else if name.eq_ignore_ascii_case("connection") {
@@ -225,17 +236,27 @@ mod tests {
 
     #[test]
     fn http10_defaults_to_close() {
-        let h = parse("GET / HTTP/1.0\r\n\r\n").expect("ok").expect("complete");
+        let h = parse("GET / HTTP/1.0\r\n\r\n")
+            .expect("ok")
+            .expect("complete");
         assert!(!h.keep_alive);
-        let h = parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").expect("ok").expect("complete");
+        let h = parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .expect("ok")
+            .expect("complete");
         assert!(h.keep_alive);
     }
 
     #[test]
     fn head_limit() {
-        let big = format!("GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n", "a".repeat(70_000));
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n",
+            "a".repeat(70_000)
+        );
         assert!(matches!(parse(&big), Err(Error::HeadTooLarge { .. })));
-        assert!(matches!(parse(&big[..66_000]), Err(Error::HeadTooLarge { .. })));
+        assert!(matches!(
+            parse(&big[..66_000]),
+            Err(Error::HeadTooLarge { .. })
+        ));
     }
 
     proptest! {

@@ -71,9 +71,18 @@ mod tests {
         assert_eq!(route("/health"), Some(Route::Health));
         assert_eq!(route("/api/tenants"), Some(Route::Tenants));
         assert_eq!(route("/api/tenants/t"), Some(Route::Tenant("t")));
-        assert_eq!(route("/api/tenants/t/documents/m/x"), Some(Route::Document("t", "m", "x")));
-        assert_eq!(route("/api/tenants/t/query/paginated"), Some(Route::QueryPaginated("t")));
-        assert_eq!(route("/api/tenants/t/schema/m"), Some(Route::Schema("t", "m")));
+        assert_eq!(
+            route("/api/tenants/t/documents/m/x"),
+            Some(Route::Document("t", "m", "x"))
+        );
+        assert_eq!(
+            route("/api/tenants/t/query/paginated"),
+            Some(Route::QueryPaginated("t"))
+        );
+        assert_eq!(
+            route("/api/tenants/t/schema/m"),
+            Some(Route::Schema("t", "m"))
+        );
         assert_eq!(route("/api/tenants/t/documents/m/x/y"), None);
         assert_eq!(route("/api/tenantsX"), None);
         assert_eq!(route("/nope"), None);

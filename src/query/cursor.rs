@@ -26,7 +26,10 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 
 fn b64_encode(bytes: &[u8], out: &mut Vec<u8>) {
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         for i in 0..=chunk.len() {
             out.push(B64[((n >> (18 - 6 * i)) & 63) as usize]);
         }
@@ -67,7 +70,11 @@ impl Cursor {
         let mut raw = Vec::with_capacity(64);
         raw.extend_from_slice(b"{\"i\":\"");
         self.id.write(&mut raw);
-        raw.extend_from_slice(if self.desc { b"\",\"d\":true" } else { b"\",\"d\":false" });
+        raw.extend_from_slice(if self.desc {
+            b"\",\"d\":true"
+        } else {
+            b"\",\"d\":false"
+        });
         if let Some(f) = &self.field {
             raw.extend_from_slice(b",\"f\":");
             write_str(&mut raw, f);
@@ -87,7 +94,11 @@ impl Cursor {
         let bad = || Error::InvalidInput(format!("invalid cursor `{text}`"));
         let raw = b64_decode(text.as_bytes()).ok_or_else(bad)?;
         let v = parse_once(&raw).map_err(|_| bad())?;
-        let id = v.get("i").and_then(Value::as_str).and_then(DocId::parse).ok_or_else(bad)?;
+        let id = v
+            .get("i")
+            .and_then(Value::as_str)
+            .and_then(DocId::parse)
+            .ok_or_else(bad)?;
         let desc = match v.get("d") {
             Some(Value::Bool(d)) => *d,
             _ => return Err(bad()),
@@ -102,7 +113,12 @@ impl Cursor {
                 "cursor belongs to a query with another order".to_string(),
             ));
         }
-        Ok(Cursor { field, desc, value: v.get("v").cloned(), id })
+        Ok(Cursor {
+            field,
+            desc,
+            value: v.get("v").cloned(),
+            id,
+        })
     }
 }
 
@@ -113,7 +129,10 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        let order = Order { field: None, desc: false };
+        let order = Order {
+            field: None,
+            desc: false,
+        };
         assert!(Cursor::decode("abc", &order).is_err());
         assert!(Cursor::decode("!!!!", &order).is_err());
         assert!(Cursor::decode("", &order).is_err());

@@ -13,7 +13,7 @@ pub fn matches(doc: &Doc, filters: &[Filter]) -> bool {
         let field = doc.field(&f.field);
         match f.op {
             FilterOp::Eq => field.is_some_and(|v| cmp(v, &f.value) == Ordering::Equal),
-            FilterOp::Neq => !field.is_some_and(|v| cmp(v, &f.value) == Ordering::Equal),
+            FilterOp::Neq => field.is_none_or(|v| cmp(v, &f.value) != Ordering::Equal),
             op => match field {
                 Some(v) if v.kind() == f.value.kind() => {
                     let o = cmp(v, &f.value);
@@ -47,7 +47,9 @@ fn cmp_docs(order: &Order, a: &Doc, b: &Doc) -> Ordering {
 fn after(order: &Order, cursor: &Cursor, doc: &Doc) -> bool {
     let o = match &order.field {
         None => doc.id.cmp(&cursor.id),
-        Some(f) => cmp_opt(doc.field(f), cursor.value.as_ref()).then_with(|| doc.id.cmp(&cursor.id)),
+        Some(f) => {
+            cmp_opt(doc.field(f), cursor.value.as_ref()).then_with(|| doc.id.cmp(&cursor.id))
+        }
     };
     if order.desc {
         o == Ordering::Less
@@ -63,11 +65,14 @@ fn select<'a>(
     cursor: Option<&Cursor>,
     limit: usize,
 ) -> Vec<&'a Doc> {
-    let Some(table) = table else { return Vec::new() };
+    let Some(table) = table else {
+        return Vec::new();
+    };
     if limit == 0 {
         return Vec::new();
     }
-    let keep = |d: &&Doc| matches(d, &query.filters) && cursor.is_none_or(|c| after(&query.order, c, d));
+    let keep =
+        |d: &&Doc| matches(d, &query.filters) && cursor.is_none_or(|c| after(&query.order, c, d));
     match query.order.field {
         // The table is kept in `_id` order, which is the default order: walk it and stop early.
         None => {
@@ -122,7 +127,9 @@ mod tests {
         let mut t = Table::default();
         for (n, v) in values.iter().enumerate() {
             let id = DocId(((n as u128) + 1) << 80);
-            let fields = v.map(|x| vec![("x".into(), Value::Int(x))]).unwrap_or_default();
+            let fields = v
+                .map(|x| vec![("x".into(), Value::Int(x))])
+                .unwrap_or_default();
             t.docs.insert(id, Doc::new(id, n as u64, n as u64, fields));
         }
         t
@@ -132,7 +139,10 @@ mod tests {
         Query {
             table: "t".into(),
             filters,
-            order: Order { field: field.map(str::to_string), desc },
+            order: Order {
+                field: field.map(str::to_string),
+                desc,
+            },
             limit: None,
         }
     }
@@ -150,18 +160,44 @@ mod tests {
     fn range_filters_need_same_kind() {
         let mut t = table(&[Some(1), Some(5), None]);
         let id = DocId(9 << 80);
-        t.docs.insert(id, Doc::new(id, 9, 9, vec![("x".into(), Value::Str("7".into()))]));
-        let gt = |v| vec![Filter { field: "x".into(), op: FilterOp::Gt, value: v }];
-        assert_eq!(xs(&run(Some(&t), &query(None, false, gt(Value::Int(0))))), vec![Some(1), Some(5)]);
-        let neq = vec![Filter { field: "x".into(), op: FilterOp::Neq, value: Value::Int(1) }];
-        assert_eq!(run(Some(&t), &query(None, false, neq)).len(), 3, "missing and strings are neq");
+        t.docs.insert(
+            id,
+            Doc::new(id, 9, 9, vec![("x".into(), Value::Str("7".into()))]),
+        );
+        let gt = |v| {
+            vec![Filter {
+                field: "x".into(),
+                op: FilterOp::Gt,
+                value: v,
+            }]
+        };
+        assert_eq!(
+            xs(&run(Some(&t), &query(None, false, gt(Value::Int(0))))),
+            vec![Some(1), Some(5)]
+        );
+        let neq = vec![Filter {
+            field: "x".into(),
+            op: FilterOp::Neq,
+            value: Value::Int(1),
+        }];
+        assert_eq!(
+            run(Some(&t), &query(None, false, neq)).len(),
+            3,
+            "missing and strings are neq"
+        );
     }
 
     #[test]
     fn order_puts_missing_first() {
         let t = table(&[Some(3), None, Some(1)]);
-        assert_eq!(xs(&run(Some(&t), &query(Some("x"), false, vec![]))), vec![None, Some(1), Some(3)]);
-        assert_eq!(xs(&run(Some(&t), &query(Some("x"), true, vec![]))), vec![Some(3), Some(1), None]);
+        assert_eq!(
+            xs(&run(Some(&t), &query(Some("x"), false, vec![]))),
+            vec![None, Some(1), Some(3)]
+        );
+        assert_eq!(
+            xs(&run(Some(&t), &query(Some("x"), true, vec![]))),
+            vec![Some(3), Some(1), None]
+        );
     }
 
     proptest! {

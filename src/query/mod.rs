@@ -71,7 +71,10 @@ fn field_name(v: Option<&Value>, what: &str) -> Result<String> {
     match v {
         Some(Value::Str(s)) if !s.is_empty() => Ok(s.to_string()),
         Some(Value::Str(_)) => Err(bad(format!("{what} must not be empty"))),
-        Some(other) => Err(bad(format!("{what} must be a string, not {}", other.type_name()))),
+        Some(other) => Err(bad(format!(
+            "{what} must be a string, not {}",
+            other.type_name()
+        ))),
         None => Err(bad(format!("{what} is required"))),
     }
 }
@@ -89,12 +92,22 @@ impl Query {
         let filters = match v.get("filters") {
             Some(Value::Array(items)) => items.iter().map(parse_filter).collect::<Result<_>>()?,
             Some(other) => {
-                return Err(bad(format!("query.filters must be an array, not {}", other.type_name())))
+                return Err(bad(format!(
+                    "query.filters must be an array, not {}",
+                    other.type_name()
+                )))
             }
-            None => return Err(bad("query.filters is required (use [] to match everything)")),
+            None => {
+                return Err(bad(
+                    "query.filters is required (use [] to match everything)",
+                ))
+            }
         };
         let order = match v.get("order") {
-            None | Some(Value::Null) => Order { field: None, desc: false },
+            None | Some(Value::Null) => Order {
+                field: None,
+                desc: false,
+            },
             Some(o @ Value::Object(_)) => {
                 let field = field_name(o.get("field"), "order.field")?;
                 let desc = match o.get("direction") {
@@ -108,7 +121,10 @@ impl Query {
                 Order { field, desc }
             }
             Some(other) => {
-                return Err(bad(format!("query.order must be an object, not {}", other.type_name())))
+                return Err(bad(format!(
+                    "query.order must be an object, not {}",
+                    other.type_name()
+                )))
             }
         };
         let limit = match v.get("limit") {
@@ -119,7 +135,12 @@ impl Query {
                     .min(usize::MAX as u64) as usize,
             ),
         };
-        Ok(Query { table, filters, order, limit })
+        Ok(Query {
+            table,
+            filters,
+            order,
+            limit,
+        })
     }
 }
 
@@ -130,9 +151,14 @@ fn parse_filter(v: &Value) -> Result<Filter> {
     let field = field_name(v.get("field"), "filter.field")?;
     let op_name = field_name(v.get("op"), "filter.op")?;
     let op = FilterOp::parse(&op_name).ok_or_else(|| {
-        bad(format!("unknown filter op `{op_name}` (eq, neq, gt, gte, lt, lte)"))
+        bad(format!(
+            "unknown filter op `{op_name}` (eq, neq, gt, gte, lt, lte)"
+        ))
     })?;
-    let value = v.get("value").cloned().ok_or_else(|| bad("filter.value is required"))?;
+    let value = v
+        .get("value")
+        .cloned()
+        .ok_or_else(|| bad("filter.value is required"))?;
     Ok(Filter { field, op, value })
 }
 
@@ -147,8 +173,10 @@ mod tests {
 
     #[test]
     fn parses_and_rejects() {
-        let ok = q(r#"{"table":"m","filters":[{"field":"a","op":"gte","value":1}],
-            "order":{"field":"a","direction":"desc"},"limit":10}"#)
+        let ok = q(
+            r#"{"table":"m","filters":[{"field":"a","op":"gte","value":1}],
+            "order":{"field":"a","direction":"desc"},"limit":10}"#,
+        )
         .expect("valid");
         assert_eq!(ok.limit, Some(10));
         assert!(ok.order.desc);

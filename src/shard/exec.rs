@@ -32,7 +32,9 @@ fn write_docs<'a>(out: &mut Vec<u8>, docs: impl IntoIterator<Item = &'a Doc>) {
 pub fn execute(store: &mut Store, op: Op, out: &mut Vec<u8>) -> Result<u16> {
     match op {
         Op::CreateTenant { tenant } => {
-            store.commit(Change::CreateTenant { tenant: tenant.clone() })?;
+            store.commit(Change::CreateTenant {
+                tenant: tenant.clone(),
+            })?;
             out.extend_from_slice(b"{\"id\":");
             write_str(out, &tenant);
             out.push(b'}');
@@ -42,31 +44,58 @@ pub fn execute(store: &mut Store, op: Op, out: &mut Vec<u8>) -> Result<u16> {
             store.commit(Change::DeleteTenant { tenant })?;
             Ok(204)
         }
-        Op::Insert { tenant, table, fields } => {
+        Op::Insert {
+            tenant,
+            table,
+            fields,
+        } => {
             let id = store.tenant_mut(&tenant)?.ids.next(now_ms());
-            store.commit(Change::Insert { tenant, table, id, at_ms: id.millis(), fields })?;
+            store.commit(Change::Insert {
+                tenant,
+                table,
+                id,
+                at_ms: id.millis(),
+                fields,
+            })?;
             write_id(out, id);
             Ok(201)
         }
         Op::List { tenant, table } => {
             let t = store.tenant(&tenant)?;
-            write_docs(out, t.table(&table).into_iter().flat_map(|t| t.docs.values()));
+            write_docs(
+                out,
+                t.table(&table).into_iter().flat_map(|t| t.docs.values()),
+            );
             out.push(b'}');
             Ok(200)
         }
         Op::Get { tenant, table, id } => {
             let t = store.tenant(&tenant)?;
-            let doc = t.table(&table).and_then(|t| t.docs.get(&id)).ok_or_else(|| {
-                Error::NotFound(format!("document `{id}` does not exist in table `{table}`"))
-            })?;
+            let doc = t
+                .table(&table)
+                .and_then(|t| t.docs.get(&id))
+                .ok_or_else(|| {
+                    Error::NotFound(format!("document `{id}` does not exist in table `{table}`"))
+                })?;
             out.extend_from_slice(b"{\"document\":");
             out.extend_from_slice(doc.json());
             out.push(b'}');
             Ok(200)
         }
-        Op::Patch { tenant, table, id, patch } => {
+        Op::Patch {
+            tenant,
+            table,
+            id,
+            patch,
+        } => {
             let at_ms = now_ms();
-            store.commit(Change::Patch { tenant, table, id, at_ms, patch })?;
+            store.commit(Change::Patch {
+                tenant,
+                table,
+                id,
+                at_ms,
+                patch,
+            })?;
             write_id(out, id);
             Ok(200)
         }
@@ -80,18 +109,33 @@ pub fn execute(store: &mut Store, op: Op, out: &mut Vec<u8>) -> Result<u16> {
             out.push(b'}');
             Ok(200)
         }
-        Op::Paginate { tenant, query, page_size, after } => {
+        Op::Paginate {
+            tenant,
+            query,
+            page_size,
+            after,
+        } => {
             let t = store.tenant(&tenant)?;
-            let cursor = after.map(|c| Cursor::decode(&c, &query.order)).transpose()?;
-            let (docs, more) = query::page(t.table(&query.table), &query, cursor.as_ref(), page_size);
-            let next = docs.last().filter(|_| more).map(|d| Cursor::at(&query.order, d));
+            let cursor = after
+                .map(|c| Cursor::decode(&c, &query.order))
+                .transpose()?;
+            let (docs, more) =
+                query::page(t.table(&query.table), &query, cursor.as_ref(), page_size);
+            let next = docs
+                .last()
+                .filter(|_| more)
+                .map(|d| Cursor::at(&query.order, d));
             write_docs(out, docs);
             out.extend_from_slice(b",\"next_cursor\":");
             match next {
                 Some(c) => c.write_json(out),
                 None => out.extend_from_slice(b"null"),
             }
-            out.extend_from_slice(if more { b",\"has_more\":true}" } else { b",\"has_more\":false}" });
+            out.extend_from_slice(if more {
+                b",\"has_more\":true}"
+            } else {
+                b",\"has_more\":false}"
+            });
             Ok(200)
         }
         Op::GetSchemas { tenant } => {

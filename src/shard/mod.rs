@@ -24,7 +24,10 @@ use std::sync::Arc;
 /// Everything one shard can ask of another. Reading this enum shows all cross-core traffic.
 pub enum ShardMsg {
     /// Run an op on a tenant this shard owns.
-    Execute { op: Op, reply: oneshot::Sender<Reply> },
+    Execute {
+        op: Op,
+        reply: oneshot::Sender<Reply>,
+    },
     /// List this shard's tenants.
     ListTenants { reply: oneshot::Sender<Vec<String>> },
 }
@@ -79,7 +82,13 @@ fn run_guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
 
 impl Shard {
     /// A shard with an empty store.
-    pub fn new(id: usize, config: Arc<Config>, port: u16, token: Arc<str>, mesh: Arc<Mesh<ShardMsg>>) -> Shard {
+    pub fn new(
+        id: usize,
+        config: Arc<Config>,
+        port: u16,
+        token: Arc<str>,
+        mesh: Arc<Mesh<ShardMsg>>,
+    ) -> Shard {
         Shard {
             id,
             config,
@@ -123,7 +132,9 @@ impl Shard {
         self.mesh
             .send(owner, ShardMsg::Execute { op, reply: tx })
             .map_err(|_| Error::Unavailable(format!("shard {owner} is overloaded")))?;
-        let reply = rx.await.map_err(|_| Error::Internal(format!("shard {owner} dropped a request")))?;
+        let reply = rx
+            .await
+            .map_err(|_| Error::Internal(format!("shard {owner} dropped a request")))?;
         *out = reply.body;
         reply.result
     }
@@ -138,9 +149,17 @@ impl Shard {
                 .map_err(|_| Error::Unavailable(format!("shard {to} is overloaded")))?;
             waiting.push(rx);
         }
-        let mut all: Vec<String> = self.store.borrow().tenant_ids().map(str::to_string).collect();
+        let mut all: Vec<String> = self
+            .store
+            .borrow()
+            .tenant_ids()
+            .map(str::to_string)
+            .collect();
         for rx in waiting {
-            all.extend(rx.await.map_err(|_| Error::Internal("a shard dropped a request".into()))?);
+            all.extend(
+                rx.await
+                    .map_err(|_| Error::Internal("a shard dropped a request".into()))?,
+            );
         }
         all.sort_unstable();
         Ok(all)
@@ -152,11 +171,18 @@ impl Shard {
             match msg {
                 ShardMsg::Execute { op, reply } => {
                     let mut body = Vec::new();
-                    let result = run_guarded(|| exec::execute(&mut self.store.borrow_mut(), op, &mut body));
+                    let result =
+                        run_guarded(|| exec::execute(&mut self.store.borrow_mut(), op, &mut body));
                     let _ = reply.send(Reply { result, body });
                 }
                 ShardMsg::ListTenants { reply } => {
-                    let _ = reply.send(self.store.borrow().tenant_ids().map(str::to_string).collect());
+                    let _ = reply.send(
+                        self.store
+                            .borrow()
+                            .tenant_ids()
+                            .map(str::to_string)
+                            .collect(),
+                    );
                 }
             }
         }

@@ -29,7 +29,12 @@ impl Doc {
             Value::Int(created_ms as i64),
             Value::Int(updated_ms as i64),
         ];
-        let mut doc = Doc { id, fields, system, json: Box::new([]) };
+        let mut doc = Doc {
+            id,
+            fields,
+            system,
+            json: Box::new([]),
+        };
         doc.json = doc.encode().into_boxed_slice();
         doc
     }
@@ -92,9 +97,15 @@ mod tests {
     #[test]
     fn json_is_written_once_and_matches_fields() {
         let d = Doc::new(DocId(1 << 80), 1, 1, vec![("a".into(), Value::Int(1))]);
-        let p = d.patched(&vec![("b".into(), Value::Null), ("a".into(), Value::Int(2))], 5);
+        let p = d.patched(
+            &vec![("b".into(), Value::Null), ("a".into(), Value::Int(2))],
+            5,
+        );
         let text = String::from_utf8(p.json().to_vec()).expect("utf8");
-        assert_eq!(text, r#"{"_id":"00000000010000000000000000","_creationTime":1,"_updateTime":5,"a":2,"b":null}"#);
+        assert_eq!(
+            text,
+            r#"{"_id":"00000000010000000000000000","_creationTime":1,"_updateTime":5,"a":2,"b":null}"#
+        );
         assert_eq!(p.field("_creationTime").and_then(Value::as_u64), Some(1));
     }
 }

@@ -24,13 +24,39 @@ pub type Map<K, V> = hashbrown::HashMap<K, V, ahash::RandomState>;
 /// One committed change to a shard's data: the unit of the write-ahead log.
 #[derive(Debug, Clone)]
 pub enum Change {
-    CreateTenant { tenant: String },
-    DeleteTenant { tenant: String },
-    Insert { tenant: String, table: String, id: DocId, at_ms: u64, fields: Object },
-    Patch { tenant: String, table: String, id: DocId, at_ms: u64, patch: Object },
-    Delete { tenant: String, table: String, id: DocId },
-    PutSchema { tenant: String, schema: TableSchema },
-    DeleteSchema { tenant: String, table: String },
+    CreateTenant {
+        tenant: String,
+    },
+    DeleteTenant {
+        tenant: String,
+    },
+    Insert {
+        tenant: String,
+        table: String,
+        id: DocId,
+        at_ms: u64,
+        fields: Object,
+    },
+    Patch {
+        tenant: String,
+        table: String,
+        id: DocId,
+        at_ms: u64,
+        patch: Object,
+    },
+    Delete {
+        tenant: String,
+        table: String,
+        id: DocId,
+    },
+    PutSchema {
+        tenant: String,
+        schema: TableSchema,
+    },
+    DeleteSchema {
+        tenant: String,
+        table: String,
+    },
 }
 
 /// A table: its documents in `_id` order, which is creation order.
@@ -72,12 +98,16 @@ fn doc_not_found(table: &str, id: DocId) -> Error {
 impl Store {
     /// A tenant, or `session.tenant_not_found`.
     pub fn tenant(&self, id: &str) -> Result<&Tenant> {
-        self.tenants.get(id).ok_or_else(|| Error::TenantNotFound(id.to_string()))
+        self.tenants
+            .get(id)
+            .ok_or_else(|| Error::TenantNotFound(id.to_string()))
     }
 
     /// A tenant for id generation, or `session.tenant_not_found`.
     pub fn tenant_mut(&mut self, id: &str) -> Result<&mut Tenant> {
-        self.tenants.get_mut(id).ok_or_else(|| Error::TenantNotFound(id.to_string()))
+        self.tenants
+            .get_mut(id)
+            .ok_or_else(|| Error::TenantNotFound(id.to_string()))
     }
 
     /// Ids of every tenant this store holds, unordered.
@@ -96,7 +126,13 @@ impl Store {
             Change::DeleteTenant { tenant } => {
                 self.tenant(tenant)?;
             }
-            Change::Insert { tenant, table, id, fields, .. } => {
+            Change::Insert {
+                tenant,
+                table,
+                id,
+                fields,
+                ..
+            } => {
                 let t = self.tenant(tenant)?;
                 if t.doc(table, *id).is_some() {
                     return Err(Error::Conflict(format!("document `{id}` already exists")));
@@ -105,7 +141,13 @@ impl Store {
                     schema.validate(fields, None)?;
                 }
             }
-            Change::Patch { tenant, table, id, at_ms, patch } => {
+            Change::Patch {
+                tenant,
+                table,
+                id,
+                at_ms,
+                patch,
+            } => {
                 let t = self.tenant(tenant)?;
                 let doc = t.doc(table, *id).ok_or_else(|| doc_not_found(table, *id))?;
                 if let Some(schema) = t.schemas.get(table) {
@@ -114,7 +156,9 @@ impl Store {
                 }
             }
             Change::Delete { tenant, table, id } => {
-                self.tenant(tenant)?.doc(table, *id).ok_or_else(|| doc_not_found(table, *id))?;
+                self.tenant(tenant)?
+                    .doc(table, *id)
+                    .ok_or_else(|| doc_not_found(table, *id))?;
             }
             Change::PutSchema { tenant, schema } => {
                 let t = self.tenant(tenant)?;
@@ -143,14 +187,26 @@ impl Store {
             Change::DeleteTenant { tenant } => {
                 self.tenants.remove(tenant.as_str());
             }
-            Change::Insert { tenant, table, id, at_ms, fields } => {
+            Change::Insert {
+                tenant,
+                table,
+                id,
+                at_ms,
+                fields,
+            } => {
                 if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
                     t.ids.observe(id);
                     let docs = &mut t.tables.entry(table.into_boxed_str()).or_default().docs;
                     docs.insert(id, Doc::new(id, at_ms, at_ms, fields));
                 }
             }
-            Change::Patch { tenant, table, id, at_ms, patch } => {
+            Change::Patch {
+                tenant,
+                table,
+                id,
+                at_ms,
+                patch,
+            } => {
                 let slot = self
                     .tenants
                     .get_mut(tenant.as_str())
@@ -161,8 +217,10 @@ impl Store {
                 }
             }
             Change::Delete { tenant, table, id } => {
-                if let Some(tbl) =
-                    self.tenants.get_mut(tenant.as_str()).and_then(|t| t.tables.get_mut(table.as_str()))
+                if let Some(tbl) = self
+                    .tenants
+                    .get_mut(tenant.as_str())
+                    .and_then(|t| t.tables.get_mut(table.as_str()))
                 {
                     tbl.docs.remove(&id);
                 }
@@ -207,7 +265,8 @@ mod tests {
     fn check_refuses_without_mutating() {
         let mut s = Store::default();
         assert!(s.check(&insert(1, 1)).is_err(), "no tenant yet");
-        s.commit(Change::CreateTenant { tenant: "t".into() }).expect("create");
+        s.commit(Change::CreateTenant { tenant: "t".into() })
+            .expect("create");
         assert!(matches!(
             s.commit(Change::CreateTenant { tenant: "t".into() }),
             Err(Error::Conflict(_))
@@ -215,10 +274,17 @@ mod tests {
         s.commit(insert(1, 1)).expect("insert");
         let schema = TableSchema {
             table: "m".into(),
-            fields: vec![FieldDef { name: "n".into(), field_type: FieldType::String, required: false }],
+            fields: vec![FieldDef {
+                name: "n".into(),
+                field_type: FieldType::String,
+                required: false,
+            }],
             indexes: vec![],
         };
-        let put = Change::PutSchema { tenant: "t".into(), schema };
+        let put = Change::PutSchema {
+            tenant: "t".into(),
+            schema,
+        };
         assert!(matches!(s.commit(put), Err(Error::SchemaViolation { .. })));
         assert!(s.tenant("t").expect("tenant").schemas.is_empty());
     }
@@ -226,11 +292,18 @@ mod tests {
     #[test]
     fn patch_keeps_creation_time() {
         let mut s = Store::default();
-        s.commit(Change::CreateTenant { tenant: "t".into() }).expect("create");
+        s.commit(Change::CreateTenant { tenant: "t".into() })
+            .expect("create");
         s.commit(insert(7, 1)).expect("insert");
         let patch = vec![("n".into(), Value::Int(2))];
-        s.commit(Change::Patch { tenant: "t".into(), table: "m".into(), id: DocId(7), at_ms: 9, patch })
-            .expect("patch");
+        s.commit(Change::Patch {
+            tenant: "t".into(),
+            table: "m".into(),
+            id: DocId(7),
+            at_ms: 9,
+            patch,
+        })
+        .expect("patch");
         let doc = s.tenant("t").expect("t").doc("m", DocId(7)).expect("doc");
         assert_eq!(doc.created_ms(), 1);
         assert_eq!(doc.field("_updateTime").and_then(Value::as_u64), Some(9));

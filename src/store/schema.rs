@@ -81,7 +81,10 @@ fn bad(msg: impl Into<String>) -> Error {
 fn str_field<'a>(v: &'a Value, key: &str, what: &str) -> Result<&'a str> {
     match v.get(key) {
         Some(Value::Str(s)) => Ok(s),
-        Some(other) => Err(bad(format!("{what}.{key} must be a string, not {}", other.type_name()))),
+        Some(other) => Err(bad(format!(
+            "{what}.{key} must be a string, not {}",
+            other.type_name()
+        ))),
         None => Err(bad(format!("{what}.{key} is required"))),
     }
 }
@@ -90,7 +93,10 @@ fn array_field<'a>(v: &'a Value, key: &str, what: &str) -> Result<&'a [Value]> {
     match v.get(key) {
         Some(Value::Array(items)) => Ok(items),
         None | Some(Value::Null) => Ok(&[]),
-        Some(other) => Err(bad(format!("{what}.{key} must be an array, not {}", other.type_name()))),
+        Some(other) => Err(bad(format!(
+            "{what}.{key} must be an array, not {}",
+            other.type_name()
+        ))),
     }
 }
 
@@ -110,27 +116,37 @@ impl TableSchema {
         for f in array_field(v, "fields", "schema")? {
             let name = str_field(f, "name", "field")?;
             if name.is_empty() || name.starts_with('_') {
-                return Err(bad(format!("field name `{name}` is empty or starts with `_`")));
+                return Err(bad(format!(
+                    "field name `{name}` is empty or starts with `_`"
+                )));
             }
             if fields.iter().any(|d| d.name == name) {
                 return Err(bad(format!("field `{name}` is declared twice")));
             }
             let ty = str_field(f, "field_type", "field")?;
             let field_type = FieldType::parse(ty).ok_or_else(|| {
-                bad(format!("unknown field_type `{ty}` (string, number, boolean, array, object, any)"))
+                bad(format!(
+                    "unknown field_type `{ty}` (string, number, boolean, array, object, any)"
+                ))
             })?;
             let required = match f.get("required") {
                 None | Some(Value::Null) => false,
                 Some(Value::Bool(b)) => *b,
                 Some(_) => return Err(bad("field.required must be a boolean")),
             };
-            fields.push(FieldDef { name: name.to_string(), field_type, required });
+            fields.push(FieldDef {
+                name: name.to_string(),
+                field_type,
+                required,
+            });
         }
         let mut indexes: Vec<IndexDef> = Vec::new();
         for i in array_field(v, "indexes", "schema")? {
             let name = str_field(i, "name", "index")?;
             if !crate::ids::valid_table_name(name) {
-                return Err(bad(format!("index name `{name}` must match [A-Za-z][A-Za-z0-9_]*")));
+                return Err(bad(format!(
+                    "index name `{name}` must match [A-Za-z][A-Za-z0-9_]*"
+                )));
             }
             if indexes.iter().any(|d| d.name == name) {
                 return Err(bad(format!("index `{name}` is declared twice")));
@@ -139,15 +155,26 @@ impl TableSchema {
             for c in array_field(i, "fields", "index")? {
                 match c {
                     Value::Str(s) if !s.is_empty() => cols.push(s.to_string()),
-                    _ => return Err(bad(format!("index `{name}` fields must be non-empty strings"))),
+                    _ => {
+                        return Err(bad(format!(
+                            "index `{name}` fields must be non-empty strings"
+                        )))
+                    }
                 }
             }
             if cols.is_empty() {
                 return Err(bad(format!("index `{name}` needs at least one field")));
             }
-            indexes.push(IndexDef { name: name.to_string(), fields: cols });
+            indexes.push(IndexDef {
+                name: name.to_string(),
+                fields: cols,
+            });
         }
-        Ok(TableSchema { table: table.to_string(), fields, indexes })
+        Ok(TableSchema {
+            table: table.to_string(),
+            fields,
+            indexes,
+        })
     }
 
     /// Checks a document's user fields; `id` names it in the error.
@@ -234,11 +261,19 @@ mod tests {
     #[test]
     fn validates_types_and_required() {
         let s = schema();
-        let ok = vec![("text".into(), Value::Str("x".into())), ("extra".into(), Value::Bool(true))];
+        let ok = vec![
+            ("text".into(), Value::Str("x".into())),
+            ("extra".into(), Value::Bool(true)),
+        ];
         assert!(s.validate(&ok, None).is_ok());
         assert!(s.validate(&vec![], None).is_err());
-        assert!(s.validate(&vec![("text".into(), Value::Null)], None).is_err());
-        let wrong = vec![("text".into(), Value::Str("x".into())), ("votes".into(), Value::Str("1".into()))];
+        assert!(s
+            .validate(&vec![("text".into(), Value::Null)], None)
+            .is_err());
+        let wrong = vec![
+            ("text".into(), Value::Str("x".into())),
+            ("votes".into(), Value::Str("1".into())),
+        ];
         assert!(s.validate(&wrong, Some("id")).is_err());
     }
 

@@ -64,7 +64,12 @@ impl TestServer {
             .as_str()
             .expect("token field")
             .to_string();
-        TestServer { child, port, token, data_dir }
+        TestServer {
+            child,
+            port,
+            token,
+            data_dir,
+        }
     }
 
     /// Starts a server with `shards` shards and default options.
@@ -78,11 +83,22 @@ impl TestServer {
 
     /// Sends a request with the admin token; `body` is JSON text.
     pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> Resp {
-        self.call_with(method, path, body, &[("Authorization", &format!("Bearer {}", self.token))])
+        self.call_with(
+            method,
+            path,
+            body,
+            &[("Authorization", &format!("Bearer {}", self.token))],
+        )
     }
 
     /// Sends a request with exactly the given headers.
-    pub fn call_with(&self, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Resp {
+    pub fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
         let mut req = ureq::request(method, &self.url(path));
         for (k, v) in headers {
             req = req.set(k, v);
@@ -100,8 +116,17 @@ impl TestServer {
         let request_id = resp.header("X-Request-Id").map(str::to_string);
         let allow = resp.header("Allow").map(str::to_string);
         let text = resp.into_string().expect("body");
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON body") };
-        Resp { status, body, request_id, allow }
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).expect("JSON body")
+        };
+        Resp {
+            status,
+            body,
+            request_id,
+            allow,
+        }
     }
 
     pub fn create_tenant(&self, id: &str) {
@@ -112,7 +137,11 @@ impl TestServer {
     /// Inserts a document and returns its id.
     pub fn insert(&self, tenant: &str, table: &str, fields: Value) -> String {
         let body = serde_json::json!({"table": table, "fields": fields}).to_string();
-        let r = self.call("POST", &format!("/api/tenants/{tenant}/documents"), Some(&body));
+        let r = self.call(
+            "POST",
+            &format!("/api/tenants/{tenant}/documents"),
+            Some(&body),
+        );
         assert_eq!(r.status, 201, "{r:?}");
         r.body["id"].as_str().expect("id").to_string()
     }
@@ -120,7 +149,8 @@ impl TestServer {
     /// A raw TCP connection to the server.
     pub fn raw(&self) -> TcpStream {
         let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        s.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
         s
     }
 
@@ -145,9 +175,16 @@ pub fn assert_error(r: &Resp, status: u16, code: &str) {
     for key in ["message", "requestId", "timestamp", "severity"] {
         assert!(e[key].is_string(), "envelope lacks {key}: {r:?}");
     }
-    assert!(e["retryable"].is_boolean() && e.get("detail").is_some(), "{r:?}");
+    assert!(
+        e["retryable"].is_boolean() && e.get("detail").is_some(),
+        "{r:?}"
+    );
     assert!(e["remediation"]["action"].is_string() && e["remediation"]["message"].is_string());
-    assert_eq!(r.request_id.as_deref(), e["requestId"].as_str(), "X-Request-Id matches");
+    assert_eq!(
+        r.request_id.as_deref(),
+        e["requestId"].as_str(),
+        "X-Request-Id matches"
+    );
 }
 
 /// Reads one HTTP/1.1 response from a raw stream: (status, head text, body).
