@@ -23,6 +23,31 @@ pub struct Config {
     pub idle_timeout_ms: u64,
     /// Messages one shard's inbox holds before senders get `503`.
     pub inbox_capacity: usize,
+    /// Which I/O driver the shards' runtimes use.
+    pub io_driver: IoDriver,
+}
+
+/// The I/O driver of the shards' runtimes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoDriver {
+    /// io_uring where the kernel allows it, else epoll.
+    Auto,
+    /// io_uring only (fails to start without it).
+    Uring,
+    /// epoll only.
+    Epoll,
+}
+
+impl std::str::FromStr for IoDriver {
+    type Err = String;
+    fn from_str(s: &str) -> Result<IoDriver, String> {
+        match s {
+            "auto" => Ok(IoDriver::Auto),
+            "uring" | "io_uring" => Ok(IoDriver::Uring),
+            "epoll" => Ok(IoDriver::Epoll),
+            _ => Err(format!("unknown io driver `{s}` (auto, uring, epoll)")),
+        }
+    }
 }
 
 impl Config {
@@ -38,6 +63,7 @@ impl Config {
             head_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             inbox_capacity: 16 * 1024,
+            io_driver: IoDriver::Auto,
         }
     }
 }

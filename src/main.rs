@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use mimalloc::MiMalloc;
-use nimbus::config::{default_data_dir, usable_cores, Config};
+use nimbus::config::{default_data_dir, usable_cores, Config, IoDriver};
 use std::path::PathBuf;
 
 #[global_allocator]
@@ -48,6 +48,9 @@ struct StartArgs {
     /// Largest request body, in bytes.
     #[arg(long, env = "NIMBUS_BODY_SIZE_MAX", default_value_t = 16 * 1024 * 1024)]
     body_size_max: u64,
+    /// I/O driver: auto (io_uring, else epoll), uring, or epoll.
+    #[arg(long = "io", env = "NIMBUS_IO", default_value = "auto")]
+    io_driver: IoDriver,
 }
 
 fn main() {
@@ -66,6 +69,7 @@ fn main() {
     config.head_timeout_ms = args.head_timeout_ms.max(1);
     config.idle_timeout_ms = args.idle_timeout_ms.max(1);
     config.body_size_max = args.body_size_max;
+    config.io_driver = args.io_driver;
     if let Err(e) = nimbus::server::run(config) {
         eprintln!("nimbus: {e}");
         std::process::exit(1);

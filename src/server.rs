@@ -3,7 +3,7 @@
 //! SO_REUSEPORT listener on the shared port, so the kernel spreads connections over cores.
 
 use crate::auth::load_or_create_token;
-use crate::config::Config;
+use crate::config::{Config, IoDriver};
 use crate::conn;
 use crate::mesh::Mesh;
 use crate::shard::Shard;
@@ -83,29 +83,55 @@ fn wait_for_stop_signal(set: &libc::sigset_t) -> i32 {
     sig
 }
 
+/// Tells the main thread that a shard is serving, or why it could not start.
+type Ready = mpsc::Sender<io::Result<()>>;
+
 /// Runs one shard's event loop on the current thread until the process exits.
-fn run_shard(shard: Rc<Shard>, listener: TcpListener) -> io::Result<()> {
-    let mut runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-        .enable_timer()
-        .with_entries(1024)
-        .build()?;
-    runtime.block_on(async move {
-        let listener = monoio::net::TcpListener::from_std(listener)?;
-        monoio::spawn(shard.clone().serve_inbox());
-        loop {
-            match listener.accept().await {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    monoio::spawn(conn::serve(shard.clone(), stream));
-                }
-                Err(e) => {
-                    // Out of descriptors or a transient error: back off instead of spinning.
-                    eprintln!("nimbus: shard {}: accept failed: {e}", shard.id);
-                    monoio::time::sleep(Duration::from_millis(50)).await;
-                }
+fn run_shard(shard: Rc<Shard>, listener: TcpListener, ready: Ready) -> io::Result<()> {
+    use monoio::{FusionDriver, IoUringDriver, LegacyDriver, RuntimeBuilder};
+    let entries = 1024;
+    match shard.config.io_driver {
+        IoDriver::Auto => {
+            let uring = monoio::utils::detect_uring();
+            if !uring && shard.id == 0 {
+                eprintln!("nimbus: io_uring is unavailable here; using epoll");
+            }
+            RuntimeBuilder::<FusionDriver>::new()
+                .enable_timer()
+                .with_entries(entries)
+                .build()?
+                .block_on(shard_main(shard, listener, ready))
+        }
+        IoDriver::Uring => RuntimeBuilder::<IoUringDriver>::new()
+            .enable_timer()
+            .with_entries(entries)
+            .build()?
+            .block_on(shard_main(shard, listener, ready)),
+        IoDriver::Epoll => RuntimeBuilder::<LegacyDriver>::new()
+            .enable_timer()
+            .build()?
+            .block_on(shard_main(shard, listener, ready)),
+    }
+}
+
+/// Accepts connections forever, each served by its own task on this core.
+async fn shard_main(shard: Rc<Shard>, listener: TcpListener, ready: Ready) -> io::Result<()> {
+    let listener = monoio::net::TcpListener::from_std(listener)?;
+    let _ = ready.send(Ok(()));
+    monoio::spawn(shard.clone().serve_inbox());
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                monoio::spawn(conn::serve(shard.clone(), stream));
+            }
+            Err(e) => {
+                // Out of descriptors or a transient error: back off instead of spinning.
+                eprintln!("nimbus: shard {}: accept failed: {e}", shard.id);
+                monoio::time::sleep(Duration::from_millis(50)).await;
             }
         }
-    })
+    }
 }
 
 /// Starts the server and blocks until SIGINT or SIGTERM.
@@ -134,11 +160,12 @@ pub fn run(config: Config) -> io::Result<()> {
                     pin_to(cpu);
                 }
                 let shard = Rc::new(Shard::new(id, config, port, token, mesh));
-                // The runtime reports readiness by starting; a build failure is reported here.
-                let _ = ready.send(Ok(()));
-                if let Err(e) = run_shard(shard, listener) {
+                if let Err(e) = run_shard(shard, listener, ready.clone()) {
+                    // Before start this fails `run`; after it, a lost shard ends the process.
                     eprintln!("nimbus: shard {id} stopped: {e}");
-                    std::process::exit(1);
+                    if ready.send(Err(e)).is_err() {
+                        std::process::exit(1);
+                    }
                 }
             })?;
     }
@@ -147,6 +174,7 @@ pub fn run(config: Config) -> io::Result<()> {
             .recv()
             .map_err(|_| io::Error::other("a shard thread died at start"))??;
     }
+    drop(ready_rx);
     println!(
         "nimbus listening on http://{}:{} ({} shards, data {})",
         config.host,

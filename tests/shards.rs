@@ -112,3 +112,20 @@ fn a_request_crosses_to_the_owner_and_back() {
         assert!(missing.is_err());
     });
 }
+
+/// The epoll fallback (for hosts where io_uring is disabled) serves the same API.
+#[test]
+fn epoll_driver_serves_the_same_api() {
+    let s = TestServer::start_with(2, &["--io", "epoll"]);
+    s.create_tenant("e");
+    let id = s.insert("e", "m", json!({"x": 1}));
+    let r = s.call("GET", &format!("/api/tenants/e/documents/m/{id}"), None);
+    assert_eq!(r.body["document"]["x"], 1);
+    let mut c = s.raw();
+    common::send(
+        &mut c,
+        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert_eq!(common::read_response(&mut c).expect("first").0, 200);
+    assert_eq!(common::read_response(&mut c).expect("second").0, 200);
+}
