@@ -219,3 +219,23 @@ pub fn is_closed(s: &mut TcpStream) -> bool {
 pub fn send(s: &mut TcpStream, bytes: &[u8]) {
     s.write_all(bytes).expect("write");
 }
+
+impl TestServer {
+    /// Sends `signal` to the server and waits up to `within` for it to exit.
+    pub fn signal_and_wait(
+        &mut self,
+        signal: i32,
+        within: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}

@@ -1,0 +1,107 @@
+//! Starting and stopping: the listening line, the token file, signals, overload.
+
+mod common;
+
+use common::TestServer;
+use nimbus::config::Config;
+use nimbus::error::Error;
+use nimbus::mesh::Mesh;
+use nimbus::ops::Op;
+use nimbus::shard::{owner_of, Shard, ShardMsg};
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[test]
+fn sigterm_and_sigint_exit_zero_promptly() {
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let mut s = TestServer::start(2);
+        s.create_tenant("t");
+        let status = s
+            .signal_and_wait(sig, Duration::from_secs(5))
+            .expect("exited within 5 s");
+        assert!(status.success(), "signal {sig}: {status:?}");
+    }
+}
+
+#[test]
+fn token_file_is_private_and_reused() {
+    let s = TestServer::start(1);
+    let token_path = s.data_dir.join("auth/token");
+    let mode = std::fs::metadata(&token_path)
+        .expect("token")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    let dir_mode = std::fs::metadata(s.data_dir.join("auth"))
+        .expect("dir")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dir_mode, 0o700);
+    assert_eq!(s.token.len(), 64);
+    assert!(s
+        .token
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    // A second server on the same data directory uses the same token.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_nimbus"))
+        .args(["start", "--port", "0", "--shards", "1", "--data-dir"])
+        .arg(&s.data_dir)
+        .stdout(std::process::Stdio::null())
+        .spawn();
+    let mut child = again.expect("spawn");
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = child.kill();
+    let _ = child.wait();
+    let file = std::fs::read_to_string(&token_path).expect("token");
+    assert!(file.contains(&s.token));
+}
+
+#[test]
+fn a_bad_command_line_is_refused() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nimbus"))
+        .args(["start", "--shards", "0", "--port", "0"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nimbus"))
+        .args(["start", "--io", "carrier-pigeon"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+}
+
+/// A full inbox answers `503 service.unavailable` (retryable) at once instead of queueing
+/// without bound.
+#[test]
+fn a_full_inbox_is_service_unavailable() {
+    let config = Arc::new(Config::new("127.0.0.1".into(), 0, std::env::temp_dir(), 2));
+    let mesh: Arc<Mesh<ShardMsg>> = Arc::new(Mesh::new(2, 1));
+    let token: Arc<str> = "t".repeat(64).into();
+    let remote = (0..)
+        .map(|i| format!("busy-{i}"))
+        .find(|t| owner_of(t, 2) == 1)
+        .expect("tenant");
+    // Nobody serves shard 1's inbox; fill it.
+    let (tx, _rx) = futures_channel::oneshot::channel();
+    assert!(mesh.send(1, ShardMsg::ListTenants { reply: tx }).is_ok());
+    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+        .expect("rt");
+    rt.block_on(async move {
+        let shard0 = Shard::new(0, config, 0, token, mesh);
+        let mut body = Vec::new();
+        let err = shard0
+            .execute(Op::CreateTenant { tenant: remote }, &mut body)
+            .await
+            .expect_err("503");
+        assert!(matches!(err, Error::Unavailable(_)));
+        assert_eq!(
+            (err.status(), err.code(), err.retryable()),
+            (503, "service.unavailable", true)
+        );
+    });
+}
