@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 /// Responses buffered beyond this are written even if more pipelined requests wait.
 const OUT_FLUSH_BYTES: usize = 256 * 1024;
+/// Buffers larger than this are released once the request that grew them is answered.
+const BUFFER_KEEP_BYTES: usize = 1 << 20;
 /// Bytes read per read call at least.
 const READ_CHUNK: usize = 16 * 1024;
 /// How long, and how much, a closing connection keeps reading (and discarding) of what the
@@ -147,6 +149,7 @@ impl Conn {
             if self.start == self.inbuf.len() {
                 self.inbuf.clear();
                 self.start = 0;
+                self.shrink_after_large_request();
             } else {
                 // Pipelined bytes of the next request are here: its head clock starts now.
                 head_deadline = Some(Instant::now() + head_time);
@@ -157,6 +160,16 @@ impl Conn {
             }
             if self.out.len() >= OUT_FLUSH_BYTES && !self.flush(stream, idle).await {
                 return;
+            }
+        }
+    }
+
+    /// Gives back memory a large body or response left behind, so an idle keep-alive
+    /// connection costs its usual few kilobytes.
+    fn shrink_after_large_request(&mut self) {
+        for buf in [&mut self.inbuf, &mut self.chunked, &mut self.resp] {
+            if buf.capacity() > BUFFER_KEEP_BYTES {
+                *buf = Vec::new();
             }
         }
     }
