@@ -14,7 +14,7 @@ use crate::http::parse::{parse_head, BodyKind, Head, Method};
 use crate::http::respond::{write_response, ResponseMeta, CONTINUE};
 use crate::http::route::{path_of, route, Route};
 use crate::ops::{allowed, decode, Request};
-use crate::shard::Shard;
+use crate::shard::{RequestId, Shard};
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
@@ -240,19 +240,14 @@ impl Conn {
         idle: Duration,
     ) {
         let request_id = shard.request_id();
-        self.resp.clear();
-        e.write_envelope(&mut self.resp, request_id.as_str(), &rfc3339(now_ms()));
-        shard.with_date(|date| {
-            let meta = ResponseMeta {
-                request_id: request_id.as_str(),
-                date,
-                keep_alive: false,
-                http10: false,
-                head_only: false,
-                allow: None,
-            };
-            write_response(&mut self.out, e.status(), &self.resp, &meta);
-        });
+        finish(
+            shard,
+            Err(e),
+            None,
+            &request_id,
+            &mut self.resp,
+            &mut self.out,
+        );
         self.flush(stream, idle).await;
     }
 
@@ -284,7 +279,22 @@ async fn respond(
 ) -> bool {
     resp.clear();
     let request_id = shard.request_id();
-    let (status, allow, closes) = match answer(shard, head, head_bytes, body, resp).await {
+    let result = answer(shard, head, head_bytes, body, resp).await;
+    finish(shard, result, Some(head), &request_id, resp, out)
+}
+
+/// Writes the response for `result` (an error becomes its envelope) into `out`; `head` is
+/// `None` when the request head itself could not be read. Returns whether the connection
+/// stays open.
+fn finish(
+    shard: &Shard,
+    result: Result<u16>,
+    head: Option<&Head>,
+    request_id: &RequestId,
+    resp: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> bool {
+    let (status, allow, closes) = match result {
         Ok(status) => (status, None, false),
         Err(e) => {
             if let Error::Internal(why) = &e {
@@ -299,14 +309,14 @@ async fn respond(
             (e.status(), allow, e.closes_connection())
         }
     };
-    let keep_alive = head.keep_alive && !closes;
+    let keep_alive = head.is_some_and(|h| h.keep_alive) && !closes;
     shard.with_date(|date| {
         let meta = ResponseMeta {
             request_id: request_id.as_str(),
             date,
             keep_alive,
-            http10: head.minor == 0,
-            head_only: head.method == Method::Head,
+            http10: head.is_some_and(|h| h.minor == 0),
+            head_only: head.is_some_and(|h| h.method == Method::Head),
             allow,
         };
         write_response(out, status, resp, &meta);

@@ -3,13 +3,10 @@
 mod common;
 
 use common::TestServer;
-use nimbus::config::Config;
 use nimbus::error::Error;
-use nimbus::mesh::Mesh;
 use nimbus::ops::Op;
-use nimbus::shard::{owner_of, Shard, ShardMsg};
+use nimbus::shard::{owner_of, ShardMsg};
 use std::os::unix::fs::PermissionsExt;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[test]
@@ -77,22 +74,14 @@ fn a_bad_command_line_is_refused() {
 /// without bound.
 #[test]
 fn a_full_inbox_is_service_unavailable() {
-    let config = Arc::new(Config::new("127.0.0.1".into(), 0, std::env::temp_dir(), 2));
-    let mesh: Arc<Mesh<ShardMsg>> = Arc::new(Mesh::new(2, 1));
-    let token: Arc<str> = "t".repeat(64).into();
     let remote = (0..)
         .map(|i| format!("busy-{i}"))
         .find(|t| owner_of(t, 2) == 1)
         .expect("tenant");
-    // Nobody serves shard 1's inbox; fill it.
-    let (tx, _rx) = futures_channel::oneshot::channel();
-    assert!(mesh.send(1, ShardMsg::ListTenants { reply: tx }).is_ok());
-    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-        .enable_timer()
-        .build()
-        .expect("rt");
-    rt.block_on(async move {
-        let shard0 = Shard::new(0, config, 0, token, mesh);
+    common::with_bare_shards(1, false, |shard0, mesh| async move {
+        // Nobody serves shard 1's inbox; fill it.
+        let (tx, _rx) = futures_channel::oneshot::channel();
+        assert!(mesh.send(1, ShardMsg::ListTenants { reply: tx }).is_ok());
         let mut body = Vec::new();
         let err = shard0
             .execute(Op::CreateTenant { tenant: remote }, &mut body)

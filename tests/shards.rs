@@ -3,13 +3,9 @@
 mod common;
 
 use common::TestServer;
-use nimbus::config::Config;
-use nimbus::mesh::Mesh;
 use nimbus::ops::Op;
-use nimbus::shard::{owner_of, Shard, ShardMsg};
+use nimbus::shard::owner_of;
 use serde_json::json;
-use std::rc::Rc;
-use std::sync::Arc;
 
 #[test]
 fn every_tenant_is_served_from_every_core() {
@@ -51,29 +47,12 @@ fn every_tenant_is_served_from_every_core() {
 /// executed by shard 1 (and only there) and its answer come back.
 #[test]
 fn a_request_crosses_to_the_owner_and_back() {
-    let config = Arc::new(Config::new("127.0.0.1".into(), 0, std::env::temp_dir(), 2));
-    let mesh: Arc<Mesh<ShardMsg>> = Arc::new(Mesh::new(2, 64));
-    let token: Arc<str> = "t".repeat(64).into();
     let remote = (0..)
         .map(|i| format!("far-{i}"))
         .find(|t| owner_of(t, 2) == 1)
         .expect("a tenant of shard 1");
 
-    let (c1, m1, t1) = (config.clone(), mesh.clone(), token.clone());
-    std::thread::spawn(move || {
-        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build()
-            .expect("rt");
-        rt.block_on(Rc::new(Shard::new(1, c1, 0, t1, m1)).serve_inbox());
-    });
-
-    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-        .enable_timer()
-        .build()
-        .expect("rt");
-    rt.block_on(async move {
-        let shard0 = Shard::new(0, config, 0, token, mesh);
+    common::with_bare_shards(64, true, |shard0, _mesh| async move {
         let mut body = Vec::new();
         let status = shard0
             .execute(

@@ -239,3 +239,37 @@ impl TestServer {
         None
     }
 }
+
+/// Two shards driven by hand, without sockets: shard 1 serves its inbox on a thread of its
+/// own unless `serve_remote` is false; `f` runs on shard 0's runtime.
+pub fn with_bare_shards<F, Fut>(inbox_capacity: usize, serve_remote: bool, f: F)
+where
+    F: FnOnce(
+        nimbus::shard::Shard,
+        std::sync::Arc<nimbus::mesh::Mesh<nimbus::shard::ShardMsg>>,
+    ) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use nimbus::config::Config;
+    use nimbus::mesh::Mesh;
+    use nimbus::shard::Shard;
+    use std::sync::Arc;
+    let config = Arc::new(Config::new("127.0.0.1".into(), 0, std::env::temp_dir(), 2));
+    let mesh = Arc::new(Mesh::new(2, inbox_capacity));
+    let token: Arc<str> = "t".repeat(64).into();
+    if serve_remote {
+        let (c1, m1, t1) = (config.clone(), mesh.clone(), token.clone());
+        std::thread::spawn(move || {
+            let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                .enable_timer()
+                .build()
+                .expect("rt");
+            rt.block_on(std::rc::Rc::new(Shard::new(1, c1, 0, t1, m1)).serve_inbox());
+        });
+    }
+    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+        .expect("rt");
+    rt.block_on(f(Shard::new(0, config, 0, token, mesh.clone()), mesh));
+}
