@@ -33,3 +33,4 @@ pub mod server;
 pub mod shard;
 pub mod store;
 pub mod value;
+pub mod wal;

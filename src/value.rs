@@ -11,7 +11,13 @@
 use std::cmp::Ordering;
 
 /// A JSON value. Objects keep the order their keys were written in.
-#[derive(Debug, Clone)]
+///
+/// It is also archived with `rkyv` in log records and snapshots, so recovery rebuilds values
+/// without parsing JSON text (the bounds below are what a recursive archived type needs).
+#[derive(Debug, Clone, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(serialize_bounds(__S: rkyv::ser::Writer + rkyv::ser::Allocator, __S::Error: rkyv::rancor::Source))]
+#[rkyv(deserialize_bounds(__D::Error: rkyv::rancor::Source))]
+#[rkyv(bytecheck(bounds(__C: rkyv::validation::ArchiveContext, __C::Error: rkyv::rancor::Source)))]
 pub enum Value {
     Null,
     Bool(bool),
@@ -21,8 +27,8 @@ pub enum Value {
     UInt(u64),
     Float(f64),
     Str(Box<str>),
-    Array(Vec<Value>),
-    Object(Object),
+    Array(#[rkyv(omit_bounds)] Vec<Value>),
+    Object(#[rkyv(omit_bounds)] Object),
 }
 
 /// An object's entries, in the order they were written. Keys are unique.

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 pub type Map<K, V> = hashbrown::HashMap<K, V, ahash::RandomState>;
 
 /// One committed change to a shard's data: the unit of the write-ahead log.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum Change {
     CreateTenant {
         tenant: String,

@@ -5,7 +5,7 @@ use crate::json::{write_str, write_value};
 use crate::value::{Object, Value};
 
 /// The declared type of a field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum FieldType {
     String,
     Number,
@@ -52,7 +52,7 @@ impl FieldType {
 }
 
 /// A declared field.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct FieldDef {
     pub name: String,
     pub field_type: FieldType,
@@ -60,14 +60,14 @@ pub struct FieldDef {
 }
 
 /// A declared index: an ordered list of fields.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct IndexDef {
     pub name: String,
     pub fields: Vec<String>,
 }
 
 /// The schema of one table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct TableSchema {
     pub table: String,
     pub fields: Vec<FieldDef>,
