@@ -107,6 +107,11 @@ impl IdGen {
         DocId(id)
     }
 
+    /// The greatest id given or observed so far (0 if none).
+    pub fn last(&self) -> u128 {
+        self.last
+    }
+
     /// Makes sure later ids sort after `id` (an id taken from a client or a replay).
     pub fn observe(&mut self, id: DocId) {
         self.last = self.last.max(id.0);

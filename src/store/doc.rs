@@ -47,6 +47,14 @@ impl Doc {
         }
     }
 
+    /// `_updateTime` in epoch milliseconds.
+    pub fn updated_ms(&self) -> u64 {
+        match self.system[2] {
+            Value::Int(ms) => ms as u64,
+            _ => 0,
+        }
+    }
+
     /// The value of a field, system fields included; `None` when it is missing.
     pub fn field(&self, name: &str) -> Option<&Value> {
         match name {

@@ -110,6 +110,16 @@ impl Store {
             .ok_or_else(|| Error::TenantNotFound(id.to_string()))
     }
 
+    /// Puts a whole tenant in place (recovery and re-homing).
+    pub fn restore_tenant(&mut self, id: String, tenant: Tenant) {
+        self.tenants.insert(id.into_boxed_str(), tenant);
+    }
+
+    /// Takes a tenant out (re-homing).
+    pub fn take_tenant(&mut self, id: &str) -> Option<Tenant> {
+        self.tenants.remove(id)
+    }
+
     /// Ids of every tenant this store holds, unordered.
     pub fn tenant_ids(&self) -> impl Iterator<Item = &str> {
         self.tenants.keys().map(|k| &**k)
