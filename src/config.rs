@@ -25,6 +25,11 @@ pub struct Config {
     pub inbox_capacity: usize,
     /// Which I/O driver the shards' runtimes use.
     pub io_driver: IoDriver,
+    /// Whether a write is acknowledged only after `fdatasync` (off: after the write reaches
+    /// the OS, which survives a process crash but not power loss).
+    pub fsync: bool,
+    /// Log bytes since the last snapshot that trigger the next one.
+    pub snapshot_log_bytes: u64,
 }
 
 /// The I/O driver of the shards' runtimes.
@@ -64,6 +69,8 @@ impl Config {
             idle_timeout_ms: 60_000,
             inbox_capacity: 16 * 1024,
             io_driver: IoDriver::Auto,
+            fsync: true,
+            snapshot_log_bytes: 64 << 20,
         }
     }
 }

@@ -48,6 +48,13 @@ struct StartArgs {
     /// Largest request body, in bytes.
     #[arg(long, env = "NIMBUS_BODY_SIZE_MAX", default_value_t = 16 * 1024 * 1024)]
     body_size_max: u64,
+    /// `on`: a write is acknowledged once its log record is synced to disk. `off` (for
+    /// benchmarks only): acknowledged once written to the OS; a power loss can lose it.
+    #[arg(long, env = "NIMBUS_FSYNC", default_value = "on", value_parser = ["on", "off"])]
+    fsync: String,
+    /// Log bytes after which a shard takes a snapshot and drops the log it covers.
+    #[arg(long, env = "NIMBUS_SNAPSHOT_LOG_BYTES", default_value_t = 64 << 20)]
+    snapshot_log_bytes: u64,
     /// I/O driver: auto (io_uring, else epoll), uring, or epoll.
     #[arg(long = "io", env = "NIMBUS_IO", default_value = "auto")]
     io_driver: IoDriver,
@@ -70,6 +77,8 @@ fn main() {
     config.idle_timeout_ms = args.idle_timeout_ms.max(1);
     config.body_size_max = args.body_size_max;
     config.io_driver = args.io_driver;
+    config.fsync = args.fsync == "on";
+    config.snapshot_log_bytes = args.snapshot_log_bytes.max(4096);
     if let Err(e) = nimbus::server::run(config) {
         eprintln!("nimbus: {e}");
         std::process::exit(1);

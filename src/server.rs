@@ -6,13 +6,16 @@ use crate::auth::load_or_create_token;
 use crate::config::{Config, IoDriver};
 use crate::conn;
 use crate::mesh::Mesh;
-use crate::shard::Shard;
+use crate::shard::{owner_of, Shard};
+use crate::wal::disk::{Disk, OsDisk};
+use crate::wal::recovery::open_all;
+use crate::wal::writer::WriterMsg;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::rc::Rc;
 use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Binds one listener per shard on the same address with SO_REUSEPORT. Port 0 is resolved
 /// by the first bind and reused by the others.
@@ -119,6 +122,7 @@ async fn shard_main(shard: Rc<Shard>, listener: TcpListener, ready: Ready) -> io
     let listener = monoio::net::TcpListener::from_std(listener)?;
     let _ = ready.send(Ok(()));
     monoio::spawn(shard.clone().serve_inbox());
+    monoio::spawn(shard.clone().serve_log());
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
@@ -134,6 +138,25 @@ async fn shard_main(shard: Rc<Shard>, listener: TcpListener, ready: Ready) -> io
     }
 }
 
+/// Asks every log writer to finish its queued batches and sync, waiting at most `within`.
+/// Acknowledged writes are already durable; this settles the ones in flight and, with
+/// `--fsync off`, syncs what was acknowledged before reaching the disk.
+fn stop_writers(writers: &[mpsc::Sender<WriterMsg>], within: Duration) {
+    let deadline = Instant::now() + within;
+    let acks: Vec<_> = writers
+        .iter()
+        .map(|w| {
+            let (ack, done) = mpsc::channel();
+            let _ = w.send(WriterMsg::Stop { ack });
+            done
+        })
+        .collect();
+    for done in acks {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let _ = done.recv_timeout(left);
+    }
+}
+
 /// Starts the server and blocks until SIGINT or SIGTERM.
 pub fn run(config: Config) -> io::Result<()> {
     std::fs::create_dir_all(&config.data_dir)?;
@@ -144,14 +167,42 @@ pub fn run(config: Config) -> io::Result<()> {
     let config = Arc::new(config);
     let mesh = Arc::new(Mesh::new(config.shards, config.inbox_capacity));
     let cpus = allowed_cpus();
+    let disk: Arc<dyn Disk> = Arc::new(OsDisk);
+    let started = Instant::now();
+    let shards = config.shards;
+    let recovered = open_all(&*disk, &config.data_dir, shards, |t| owner_of(t, shards))?;
+    let (docs_replayed, seq_max) = recovered
+        .iter()
+        .fold((0, 0), |(r, s), x| (r + x.replayed, s.max(x.seq)));
+    eprintln!(
+        "nimbus: recovered in {} ms ({docs_replayed} log records replayed, last sequence {seq_max})",
+        started.elapsed().as_millis()
+    );
+    if !config.fsync {
+        eprintln!("nimbus: WARNING: --fsync off: acknowledged writes survive a crash of this process but NOT a power loss or OS crash");
+    }
+    let mut writers = Vec::with_capacity(shards);
+    let mut opened = Vec::with_capacity(shards);
+    for (id, rec) in recovered.into_iter().enumerate() {
+        let dir = config.data_dir.join("shards").join(id.to_string());
+        opened.push((dir, rec));
+    }
     let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
-    for (id, listener) in listeners.into_iter().enumerate() {
-        let (config, token, mesh, ready) = (
+    for ((id, listener), (dir, rec)) in listeners.into_iter().enumerate().zip(opened) {
+        let (port, token, mesh) = (port, token.clone(), mesh.clone());
+        let (shard, writer) = Shard::open(
+            id,
             config.clone(),
-            token.clone(),
-            mesh.clone(),
-            ready_tx.clone(),
-        );
+            port,
+            token,
+            mesh,
+            disk.clone(),
+            dir,
+            rec,
+        )?;
+        // The main thread keeps a handle on each writer to settle the log at shutdown.
+        writers.push(writer);
+        let ready = ready_tx.clone();
         let cpu = (!cpus.is_empty()).then(|| cpus[id % cpus.len()]);
         std::thread::Builder::new()
             .name(format!("nimbus-shard-{id}"))
@@ -159,7 +210,7 @@ pub fn run(config: Config) -> io::Result<()> {
                 if let Some(cpu) = cpu {
                     pin_to(cpu);
                 }
-                let shard = Rc::new(Shard::new(id, config, port, token, mesh));
+                let shard = Rc::new(shard);
                 if let Err(e) = run_shard(shard, listener, ready.clone()) {
                     // Before start this fails `run`; after it, a lost shard ends the process.
                     eprintln!("nimbus: shard {id} stopped: {e}");
@@ -186,5 +237,6 @@ pub fn run(config: Config) -> io::Result<()> {
     let _ = io::stdout().flush();
     let sig = wait_for_stop_signal(&signals);
     eprintln!("nimbus: signal {sig}, stopping");
+    stop_writers(&writers, Duration::from_secs(4));
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! Executing an [`Op`] against the shard's store and writing the response body.
 //!
 //! Synchronous and I/O-free: it runs on the owning shard, between awaits. Writes become a
-//! [`Change`] that the store checks and applies, so every write has exactly one record.
+//! [`Change`] that the store checks, the log records and the store applies, so every write
+//! has exactly one record; the caller acknowledges it once the record is durable.
 
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
@@ -10,6 +11,7 @@ use crate::json::write_str;
 use crate::ops::Op;
 use crate::query::{self, Cursor};
 use crate::store::{Change, Doc, Store};
+use crate::wal::writer::Log;
 
 fn write_id(out: &mut Vec<u8>, id: DocId) {
     out.extend_from_slice(b"{\"id\":\"");
@@ -29,20 +31,47 @@ fn write_docs<'a>(out: &mut Vec<u8>, docs: impl IntoIterator<Item = &'a Doc>) {
 }
 
 /// Executes `op`, writing the response body to `out`; returns the success status.
-pub fn execute(store: &mut Store, op: Op, out: &mut Vec<u8>) -> Result<u16> {
+/// What one shard owns: its data and its log.
+pub struct State {
+    pub store: Store,
+    pub log: Log,
+}
+
+/// Checks a change, logs it, applies it; returns its sequence number, which the caller waits
+/// to be durable before acknowledging.
+fn commit(store: &mut Store, log: &mut Log, change: Change) -> Result<u64> {
+    if log.failing() {
+        return Err(Error::Unavailable(
+            "the shard's log cannot be written right now (disk failing or full); writes are refused until it recovers".into(),
+        ));
+    }
+    store.check(&change)?;
+    let (seq, change) = log.append(change);
+    store.apply(change);
+    Ok(seq)
+}
+
+/// Executes `op`, writing the response body to `out`; returns the success status and, for a
+/// write, its sequence number (0 for a read).
+pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64)> {
+    let State { store, log } = state;
     match op {
         Op::CreateTenant { tenant } => {
-            store.commit(Change::CreateTenant {
-                tenant: tenant.clone(),
-            })?;
+            let seq = commit(
+                store,
+                log,
+                Change::CreateTenant {
+                    tenant: tenant.clone(),
+                },
+            )?;
             out.extend_from_slice(b"{\"id\":");
             write_str(out, &tenant);
             out.push(b'}');
-            Ok(201)
+            Ok((201, seq))
         }
         Op::DeleteTenant { tenant } => {
-            store.commit(Change::DeleteTenant { tenant })?;
-            Ok(204)
+            let seq = commit(store, log, Change::DeleteTenant { tenant })?;
+            Ok((204, seq))
         }
         Op::Insert {
             tenant,
@@ -50,15 +79,19 @@ pub fn execute(store: &mut Store, op: Op, out: &mut Vec<u8>) -> Result<u16> {
             fields,
         } => {
             let id = store.tenant_mut(&tenant)?.ids.next(now_ms());
-            store.commit(Change::Insert {
-                tenant,
-                table,
-                id,
-                at_ms: id.millis(),
-                fields,
-            })?;
+            let seq = commit(
+                store,
+                log,
+                Change::Insert {
+                    tenant,
+                    table,
+                    id,
+                    at_ms: id.millis(),
+                    fields,
+                },
+            )?;
             write_id(out, id);
-            Ok(201)
+            Ok((201, seq))
         }
         Op::List { tenant, table } => {
             let t = store.tenant(&tenant)?;
@@ -67,7 +100,7 @@ pub fn execute(store: &mut Store, op: Op, out: &mut Vec<u8>) -> Result<u16> {
                 t.table(&table).into_iter().flat_map(|t| t.docs.values()),
             );
             out.push(b'}');
-            Ok(200)
+            Ok((200, 0))
         }
         Op::Get { tenant, table, id } => {
             let t = store.tenant(&tenant)?;
@@ -80,7 +113,7 @@ pub fn execute(store: &mut Store, op: Op, out: &mut Vec<u8>) -> Result<u16> {
             out.extend_from_slice(b"{\"document\":");
             out.extend_from_slice(doc.json());
             out.push(b'}');
-            Ok(200)
+            Ok((200, 0))
         }
         Op::Patch {
             tenant,
@@ -89,25 +122,29 @@ pub fn execute(store: &mut Store, op: Op, out: &mut Vec<u8>) -> Result<u16> {
             patch,
         } => {
             let at_ms = now_ms();
-            store.commit(Change::Patch {
-                tenant,
-                table,
-                id,
-                at_ms,
-                patch,
-            })?;
+            let seq = commit(
+                store,
+                log,
+                Change::Patch {
+                    tenant,
+                    table,
+                    id,
+                    at_ms,
+                    patch,
+                },
+            )?;
             write_id(out, id);
-            Ok(200)
+            Ok((200, seq))
         }
         Op::Delete { tenant, table, id } => {
-            store.commit(Change::Delete { tenant, table, id })?;
-            Ok(204)
+            let seq = commit(store, log, Change::Delete { tenant, table, id })?;
+            Ok((204, seq))
         }
         Op::Query { tenant, query } => {
             let t = store.tenant(&tenant)?;
             write_docs(out, query::run(t.table(&query.table), &query));
             out.push(b'}');
-            Ok(200)
+            Ok((200, 0))
         }
         Op::Paginate {
             tenant,
@@ -136,7 +173,7 @@ pub fn execute(store: &mut Store, op: Op, out: &mut Vec<u8>) -> Result<u16> {
             } else {
                 b",\"has_more\":false}"
             });
-            Ok(200)
+            Ok((200, 0))
         }
         Op::GetSchemas { tenant } => {
             let t = store.tenant(&tenant)?;
@@ -150,7 +187,7 @@ pub fn execute(store: &mut Store, op: Op, out: &mut Vec<u8>) -> Result<u16> {
                 schema.write_json(out);
             }
             out.extend_from_slice(b"}}");
-            Ok(200)
+            Ok((200, 0))
         }
         Op::GetSchema { tenant, table } => {
             let t = store.tenant(&tenant)?;
@@ -159,15 +196,15 @@ pub fn execute(store: &mut Store, op: Op, out: &mut Vec<u8>) -> Result<u16> {
                 .get(&table)
                 .ok_or_else(|| Error::NotFound(format!("table `{table}` has no schema")))?;
             schema.write_json(out);
-            Ok(200)
+            Ok((200, 0))
         }
         Op::PutSchema { tenant, schema } => {
-            store.commit(Change::PutSchema { tenant, schema })?;
-            Ok(204)
+            let seq = commit(store, log, Change::PutSchema { tenant, schema })?;
+            Ok((204, seq))
         }
         Op::DeleteSchema { tenant, table } => {
-            store.commit(Change::DeleteSchema { tenant, table })?;
-            Ok(204)
+            let seq = commit(store, log, Change::DeleteSchema { tenant, table })?;
+            Ok((204, seq))
         }
     }
 }

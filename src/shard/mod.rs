@@ -8,6 +8,8 @@
 
 mod exec;
 
+pub use exec::State;
+
 use crate::clock::{http_date, now_ms};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -15,11 +17,19 @@ use crate::json::Parser;
 use crate::mesh::Mesh;
 use crate::ops::Op;
 use crate::store::Store;
+use crate::wal::disk::Disk;
+use crate::wal::snapshot::{persist, Copier};
+use crate::wal::writer::{Log, Progress, Shared};
 use futures_channel::oneshot;
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 /// Everything one shard can ask of another. Reading this enum shows all cross-core traffic.
 pub enum ShardMsg {
@@ -58,6 +68,18 @@ impl RequestId {
     }
 }
 
+/// How long a write waits for its record to become durable before answering `503`.
+const DURABLE_WAIT: Duration = Duration::from_secs(5);
+/// Documents copied per step of a snapshot, between which requests are served.
+const SNAPSHOT_STEP_DOCS: usize = 2048;
+
+/// Where a shard's log and snapshots live.
+pub struct Wal {
+    pub disk: Arc<dyn Disk>,
+    pub dir: PathBuf,
+    pub shared: Arc<Shared>,
+}
+
 /// One core's state and its view of the mesh.
 pub struct Shard {
     /// This shard's index.
@@ -68,7 +90,9 @@ pub struct Shard {
     /// The admin token.
     pub token: Arc<str>,
     mesh: Arc<Mesh<ShardMsg>>,
-    store: RefCell<Store>,
+    state: RefCell<State>,
+    wal: Wal,
+    snapshotting: Cell<bool>,
     /// JSON parser scratch space, reused by every request on this core.
     pub parser: RefCell<Parser>,
     next_request: Cell<u128>,
@@ -81,13 +105,17 @@ fn run_guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
 }
 
 impl Shard {
-    /// A shard with an empty store.
+    /// A shard serving `store`, whose changes go to `log`, kept in `wal`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: usize,
         config: Arc<Config>,
         port: u16,
         token: Arc<str>,
         mesh: Arc<Mesh<ShardMsg>>,
+        store: Store,
+        log: Log,
+        wal: Wal,
     ) -> Shard {
         Shard {
             id,
@@ -95,11 +123,45 @@ impl Shard {
             port,
             token,
             mesh,
-            store: RefCell::new(Store::default()),
+            state: RefCell::new(State { store, log }),
+            wal,
+            snapshotting: Cell::new(false),
             parser: RefCell::new(Parser::default()),
             next_request: Cell::new(ulid::Ulid::new().0),
             date: RefCell::new((0, String::new())),
         }
+    }
+
+    /// Starts shard `id` on what recovery found in `dir`, with its log writer; returns the
+    /// writer's channel too, for shutdown.
+    #[allow(clippy::too_many_arguments)]
+    pub fn open(
+        id: usize,
+        config: Arc<Config>,
+        port: u16,
+        token: Arc<str>,
+        mesh: Arc<Mesh<ShardMsg>>,
+        disk: Arc<dyn Disk>,
+        dir: PathBuf,
+        recovered: crate::wal::recovery::Recovered,
+    ) -> std::io::Result<(
+        Shard,
+        std::sync::mpsc::Sender<crate::wal::writer::WriterMsg>,
+    )> {
+        let shared = Arc::new(Shared::default());
+        let tx = crate::wal::writer::spawn_writer(
+            disk.clone(),
+            dir.clone(),
+            recovered.seq + 1,
+            config.fsync,
+            shared.clone(),
+        )?;
+        let log = Log::new(tx.clone(), shared.clone(), recovered.seq);
+        let wal = Wal { disk, dir, shared };
+        Ok((
+            Shard::new(id, config, port, token, mesh, recovered.store, log, wal),
+            tx,
+        ))
     }
 
     /// A fresh request id.
@@ -126,7 +188,9 @@ impl Shard {
     pub async fn execute(&self, op: Op, out: &mut Vec<u8>) -> Result<u16> {
         let owner = owner_of(op.tenant(), self.mesh.cores());
         if owner == self.id {
-            return run_guarded(|| exec::execute(&mut self.store.borrow_mut(), op, out));
+            let (status, seq) = self.run_local(op, out)?;
+            self.durable(seq).await?;
+            return Ok(status);
         }
         let (tx, rx) = oneshot::channel();
         self.mesh
@@ -150,8 +214,9 @@ impl Shard {
             waiting.push(rx);
         }
         let mut all: Vec<String> = self
-            .store
+            .state
             .borrow()
+            .store
             .tenant_ids()
             .map(str::to_string)
             .collect();
@@ -165,27 +230,156 @@ impl Shard {
         Ok(all)
     }
 
+    /// Executes an op on this shard's own data.
+    fn run_local(&self, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64)> {
+        run_guarded(|| exec::execute(&mut self.state.borrow_mut(), op, out))
+    }
+
+    /// Waits until the record `seq` is durable (0: nothing to wait for).
+    async fn durable(&self, seq: u64) -> Result<()> {
+        if seq == 0 {
+            return Ok(());
+        }
+        monoio::time::timeout(DURABLE_WAIT, WaitDurable { shard: self, seq }).await.map_err(|_| {
+            Error::Unavailable(
+                "the write could not be made durable in time (the disk is failing or full); it was not acknowledged".into(),
+            )
+        })
+    }
+
     /// Answers messages from other shards until the mesh closes.
     pub async fn serve_inbox(self: Rc<Self>) {
         while let Some(msg) = self.mesh.recv(self.id).await {
             match msg {
                 ShardMsg::Execute { op, reply } => {
                     let mut body = Vec::new();
-                    let result =
-                        run_guarded(|| exec::execute(&mut self.store.borrow_mut(), op, &mut body));
-                    let _ = reply.send(Reply { result, body });
+                    match self.run_local(op, &mut body) {
+                        Ok((status, seq)) if seq > 0 => {
+                            // Answer once durable, without holding up the inbox.
+                            let me = self.clone();
+                            monoio::spawn(async move {
+                                let result = me.durable(seq).await.map(|()| status);
+                                let _ = reply.send(Reply { result, body });
+                            });
+                        }
+                        result => {
+                            let _ = reply.send(Reply {
+                                result: result.map(|(s, _)| s),
+                                body,
+                            });
+                        }
+                    }
                 }
                 ShardMsg::ListTenants { reply } => {
-                    let _ = reply.send(
-                        self.store
-                            .borrow()
-                            .tenant_ids()
-                            .map(str::to_string)
-                            .collect(),
-                    );
+                    let ids = self
+                        .state
+                        .borrow()
+                        .store
+                        .tenant_ids()
+                        .map(str::to_string)
+                        .collect();
+                    let _ = reply.send(ids);
                 }
             }
         }
+    }
+
+    /// Follows the log writer: wakes the writes it made durable, hands it the next batch, and
+    /// starts a snapshot when the log has grown past the threshold.
+    pub async fn serve_log(self: Rc<Self>) {
+        let shared = self.wal.shared.clone();
+        let mut seen = (0, false);
+        loop {
+            seen = Progress {
+                shared: shared.clone(),
+                seen,
+            }
+            .await;
+            let want_snapshot = {
+                let mut state = self.state.borrow_mut();
+                state.log.progress();
+                state.log.bytes_since_snapshot >= self.config.snapshot_log_bytes
+            };
+            if want_snapshot && !self.snapshotting.get() {
+                self.snapshotting.set(true);
+                monoio::spawn(self.clone().snapshot());
+            }
+        }
+    }
+
+    /// Takes a snapshot: rotates the log, copies the state in steps between requests, and
+    /// has a helper thread write it and drop the log segments it covers.
+    async fn snapshot(self: Rc<Self>) {
+        let mut copier = {
+            let mut state = self.state.borrow_mut();
+            let label = state.log.rotate();
+            Copier::new(&state.store, label)
+        };
+        let snapshot = loop {
+            let done = copier.step(&self.state.borrow().store, SNAPSHOT_STEP_DOCS);
+            match done {
+                Some(s) => break s,
+                None => YieldNow(false).await,
+            }
+        };
+        let (tx, rx) = oneshot::channel();
+        let (disk, dir, shared) = (
+            self.wal.disk.clone(),
+            self.wal.dir.clone(),
+            self.wal.shared.clone(),
+        );
+        let spawned = std::thread::Builder::new()
+            .name("nimbus-snapshot".into())
+            .spawn(move || {
+                let _ = tx.send(persist(&*disk, &dir, &snapshot, &shared));
+            });
+        let outcome = match spawned {
+            Ok(_) => rx
+                .await
+                .unwrap_or_else(|_| Err(std::io::Error::other("snapshot thread died"))),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
+            eprintln!(
+                "nimbus: shard {}: snapshot failed (the log still has everything): {e}",
+                self.id
+            );
+        }
+        self.snapshotting.set(false);
+    }
+}
+
+/// Resolves when a record is durable.
+struct WaitDurable<'a> {
+    shard: &'a Shard,
+    seq: u64,
+}
+
+impl Future for WaitDurable<'_> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.shard.state.borrow_mut();
+        if state.log.durable() >= self.seq {
+            return Poll::Ready(());
+        }
+        state.log.kick();
+        state.log.wait_for(self.seq, cx.waker());
+        Poll::Pending
+    }
+}
+
+/// Gives the event loop one turn.
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 }
 

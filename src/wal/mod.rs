@@ -5,4 +5,6 @@
 
 pub mod disk;
 pub mod record;
+pub mod recovery;
 pub mod snapshot;
+pub mod writer;

@@ -82,14 +82,18 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, String> {
     crc4.copy_from_slice(&bytes[16..20]);
     let payload = &bytes[HEADER_LEN..];
     if payload.len() != len {
-        return Err(format!("snapshot is {} bytes, header says {len}", payload.len()));
+        return Err(format!(
+            "snapshot is {} bytes, header says {len}",
+            payload.len()
+        ));
     }
     if crc32c::crc32c(payload) != u32::from_le_bytes(crc4) {
         return Err("snapshot checksum mismatch".into());
     }
     let mut aligned: AlignedVec<16> = AlignedVec::with_capacity(len);
     aligned.extend_from_slice(payload);
-    rkyv::from_bytes::<Snapshot, rancor::Error>(&aligned).map_err(|e| format!("snapshot does not decode: {e}"))
+    rkyv::from_bytes::<Snapshot, rancor::Error>(&aligned)
+        .map_err(|e| format!("snapshot does not decode: {e}"))
 }
 
 /// Rebuilds a store from a snapshot.
@@ -102,7 +106,11 @@ pub fn restore(snapshot: Snapshot) -> Store {
             tenant.schemas.insert(s.table.clone(), s);
         }
         for table in t.tables {
-            let docs = &mut tenant.tables.entry(table.name.into_boxed_str()).or_default().docs;
+            let docs = &mut tenant
+                .tables
+                .entry(table.name.into_boxed_str())
+                .or_default()
+                .docs;
             for d in table.docs {
                 docs.insert(d.id, Doc::new(d.id, d.created_ms, d.updated_ms, d.fields));
             }
@@ -130,7 +138,15 @@ impl Copier {
     pub fn new(store: &Store, seq: u64) -> Copier {
         let mut todo: Vec<String> = store.tenant_ids().map(str::to_string).collect();
         todo.sort_unstable_by(|a, b| b.cmp(a));
-        Copier { snapshot: Snapshot { seq, tenants: Vec::new() }, todo, tables: Vec::new(), after: None }
+        Copier {
+            snapshot: Snapshot {
+                seq,
+                tenants: Vec::new(),
+            },
+            todo,
+            tables: Vec::new(),
+            after: None,
+        }
     }
 
     /// Copies up to about `budget` documents; returns the snapshot when everything is copied.
@@ -139,24 +155,33 @@ impl Copier {
             if self.tables.is_empty() && !self.start_next_tenant(store) {
                 return Some(std::mem::take(&mut self.snapshot));
             }
-            let Some(snap) = self.snapshot.tenants.last_mut() else { continue };
+            let Some(snap) = self.snapshot.tenants.last_mut() else {
+                continue;
+            };
             let Ok(tenant) = store.tenant(&snap.id) else {
                 // Deleted while we copied: the log replays the deletion.
                 self.tables.clear();
                 continue;
             };
-            let Some(name) = self.tables.last().cloned() else { continue };
+            let Some(name) = self.tables.last().cloned() else {
+                continue;
+            };
             let Some(table) = tenant.table(&name) else {
                 self.tables.pop();
                 self.after = None;
                 continue;
             };
             if snap.tables.last().is_none_or(|t| t.name != name) {
-                snap.tables.push(TableSnap { name: name.clone(), docs: Vec::new() });
+                snap.tables.push(TableSnap {
+                    name: name.clone(),
+                    docs: Vec::new(),
+                });
             }
             let out = snap.tables.last_mut().map(|t| &mut t.docs);
             let range = match self.after {
-                Some(id) => table.docs.range((std::ops::Bound::Excluded(id), std::ops::Bound::Unbounded)),
+                Some(id) => table
+                    .docs
+                    .range((std::ops::Bound::Excluded(id), std::ops::Bound::Unbounded)),
                 None => table.docs.range(..),
             };
             let mut copied = 0;
@@ -183,7 +208,9 @@ impl Copier {
 
     fn start_next_tenant(&mut self, store: &Store) -> bool {
         while let Some(id) = self.todo.pop() {
-            let Ok(tenant) = store.tenant(&id) else { continue };
+            let Ok(tenant) = store.tenant(&id) else {
+                continue;
+            };
             let mut names: Vec<String> = tenant.tables.keys().map(|k| k.to_string()).collect();
             names.sort_unstable_by(|a, b| b.cmp(a));
             self.snapshot.tenants.push(TenantSnap {
@@ -201,6 +228,44 @@ impl Copier {
         }
         false
     }
+}
+
+/// Makes `snapshot` durable in `dir` and drops what it replaces: the log segments whose
+/// records it covers (once the writer has moved past them) and older snapshots.
+pub fn persist(
+    disk: &dyn super::disk::Disk,
+    dir: &std::path::Path,
+    snapshot: &Snapshot,
+    shared: &super::writer::Shared,
+) -> std::io::Result<()> {
+    use super::recovery::{segments, snapshot_name, snapshots};
+    use std::sync::atomic::Ordering;
+    let seq = snapshot.seq;
+    let name = snapshot_name(seq);
+    let tmp = dir.join(format!("{name}.tmp"));
+    disk.write_synced(&tmp, &encode(snapshot))?;
+    disk.rename(&tmp, &dir.join(&name))?;
+    disk.sync_dir(dir)?;
+    // The writer rotates to `wal-<seq+1>` before this snapshot began copying; wait until it
+    // has, so no segment being appended to is removed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while shared.segment_first.load(Ordering::Acquire) <= seq {
+        if std::time::Instant::now() > deadline {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    for (first, path) in segments(disk, dir)? {
+        if first <= seq {
+            disk.remove(&path)?;
+        }
+    }
+    for (older, path) in snapshots(disk, dir)? {
+        if older < seq {
+            disk.remove(&path)?;
+        }
+    }
+    disk.sync_dir(dir)
 }
 
 /// A snapshot of a whole store at once (re-homing, tests).
@@ -275,18 +340,49 @@ mod tests {
             o
         });
         prop_oneof![
-            tenant.clone().prop_map(|tenant| Change::CreateTenant { tenant }),
-            tenant.clone().prop_map(|tenant| Change::DeleteTenant { tenant }),
-            (tenant.clone(), table.clone(), id.clone(), 1u64..9, fields.clone())
-                .prop_map(|(tenant, table, id, at_ms, fields)| Change::Insert { tenant, table, id, at_ms, fields }),
-            (tenant.clone(), table.clone(), id.clone(), 1u64..9, fields)
-                .prop_map(|(tenant, table, id, at_ms, patch)| Change::Patch { tenant, table, id, at_ms, patch }),
-            (tenant.clone(), table.clone(), id).prop_map(|(tenant, table, id)| Change::Delete { tenant, table, id }),
+            tenant
+                .clone()
+                .prop_map(|tenant| Change::CreateTenant { tenant }),
+            tenant
+                .clone()
+                .prop_map(|tenant| Change::DeleteTenant { tenant }),
+            (
+                tenant.clone(),
+                table.clone(),
+                id.clone(),
+                1u64..9,
+                fields.clone()
+            )
+                .prop_map(|(tenant, table, id, at_ms, fields)| Change::Insert {
+                    tenant,
+                    table,
+                    id,
+                    at_ms,
+                    fields
+                }),
+            (tenant.clone(), table.clone(), id.clone(), 1u64..9, fields).prop_map(
+                |(tenant, table, id, at_ms, patch)| Change::Patch {
+                    tenant,
+                    table,
+                    id,
+                    at_ms,
+                    patch
+                }
+            ),
+            (tenant.clone(), table.clone(), id).prop_map(|(tenant, table, id)| Change::Delete {
+                tenant,
+                table,
+                id
+            }),
             (tenant.clone(), table.clone()).prop_map(|(tenant, table)| Change::PutSchema {
                 tenant,
                 schema: TableSchema {
                     table,
-                    fields: vec![FieldDef { name: "x".into(), field_type: FieldType::Number, required: false }],
+                    fields: vec![FieldDef {
+                        name: "x".into(),
+                        field_type: FieldType::Number,
+                        required: false
+                    }],
                     indexes: vec![],
                 },
             }),

@@ -240,12 +240,12 @@ impl TestServer {
     }
 }
 
-/// Two shards driven by hand, without sockets: shard 1 serves its inbox on a thread of its
-/// own unless `serve_remote` is false; `f` runs on shard 0's runtime.
+/// Two shards driven by hand, without sockets, on simulated disks: shard 1 serves its inbox
+/// on a thread of its own unless `serve_remote` is false; `f` runs on shard 0's runtime.
 pub fn with_bare_shards<F, Fut>(inbox_capacity: usize, serve_remote: bool, f: F)
 where
     F: FnOnce(
-        nimbus::shard::Shard,
+        std::rc::Rc<nimbus::shard::Shard>,
         std::sync::Arc<nimbus::mesh::Mesh<nimbus::shard::ShardMsg>>,
     ) -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -253,23 +253,50 @@ where
     use nimbus::config::Config;
     use nimbus::mesh::Mesh;
     use nimbus::shard::Shard;
+    use nimbus::wal::disk::SimDisk;
+    use std::rc::Rc;
     use std::sync::Arc;
     let config = Arc::new(Config::new("127.0.0.1".into(), 0, std::env::temp_dir(), 2));
     let mesh = Arc::new(Mesh::new(2, inbox_capacity));
     let token: Arc<str> = "t".repeat(64).into();
+    let open = |id: usize| {
+        let disk = Arc::new(SimDisk::new());
+        let dir = std::path::PathBuf::from(format!("/sim/{id}"));
+        Shard::open(
+            id,
+            config.clone(),
+            0,
+            token.clone(),
+            mesh.clone(),
+            disk,
+            dir,
+            Default::default(),
+        )
+        .expect("open shard")
+        .0
+    };
     if serve_remote {
-        let (c1, m1, t1) = (config.clone(), mesh.clone(), token.clone());
+        let remote = open(1);
         std::thread::spawn(move || {
             let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
                 .enable_timer()
                 .build()
                 .expect("rt");
-            rt.block_on(std::rc::Rc::new(Shard::new(1, c1, 0, t1, m1)).serve_inbox());
+            let remote = Rc::new(remote);
+            rt.block_on(async move {
+                monoio::spawn(remote.clone().serve_log());
+                remote.serve_inbox().await
+            });
         });
     }
+    let local = open(0);
     let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
         .enable_timer()
         .build()
         .expect("rt");
-    rt.block_on(f(Shard::new(0, config, 0, token, mesh.clone()), mesh));
+    rt.block_on(async move {
+        let local = Rc::new(local);
+        monoio::spawn(local.clone().serve_log());
+        f(local, mesh).await
+    });
 }

@@ -1,0 +1,344 @@
+//! The log writer: one thread per shard that appends batches of records to the shard's
+//! current segment and syncs them, and the shard-side [`Log`] that feeds it.
+//!
+//! Group commit: the shard hands the writer everything appended so far only when the
+//! previous batch is durable, so all writes that arrive during a sync share the next one.
+//! The shard's event loop never blocks on the disk; the writer reports progress through an
+//! atomic sequence number and a waker.
+//!
+//! Disk failure: a batch that cannot be written or synced is cut back off the file and
+//! retried (rewritten whole, since after a failed `fsync` the page cache cannot be trusted)
+//! with backoff until the disk recovers. Meanwhile the shard refuses new writes with `503`,
+//! and the writes in the failing batch answer `503` when their wait times out; reads go on.
+
+use super::disk::{Disk, LogFile};
+use super::record::{encode, Entry};
+use super::recovery::segment_name;
+use crate::store::Change;
+use atomic_waker::AtomicWaker;
+use std::future::Future;
+use std::io;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+/// What the writer tells the shard, lock-free.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// Every record up to this sequence number is durable.
+    pub durable_seq: AtomicU64,
+    /// The last write or sync failed and is being retried.
+    pub failing: AtomicBool,
+    /// First sequence number of the segment being appended to.
+    pub segment_first: AtomicU64,
+    waker: AtomicWaker,
+}
+
+/// Messages to a writer thread, handled in order.
+pub enum WriterMsg {
+    /// Frames of records up to `last_seq`.
+    Batch { data: Vec<u8>, last_seq: u64 },
+    /// Close the segment and start `wal-<first_seq>.log`.
+    Rotate { first_seq: u64 },
+    /// Sync and stop; answer on `ack`.
+    Stop { ack: mpsc::Sender<()> },
+}
+
+struct Writer {
+    disk: Arc<dyn Disk>,
+    dir: PathBuf,
+    fsync: bool,
+    file: Box<dyn LogFile>,
+    /// Bytes of the segment known to be good.
+    len: u64,
+    shared: Arc<Shared>,
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis((50u64 << attempt.min(5)).min(1000))
+}
+
+impl Writer {
+    /// Opens `wal-<first_seq>.log` and makes its directory entry durable, retrying on failure.
+    fn open_segment(&mut self, first_seq: u64) {
+        let path = self.dir.join(segment_name(first_seq));
+        let mut attempt = 0;
+        loop {
+            let opened = self.disk.open_append(&path).and_then(|f| {
+                self.disk.sync_dir(&self.dir)?;
+                Ok(f)
+            });
+            match opened {
+                Ok(f) => {
+                    self.file = f;
+                    self.len = self.disk.read(&path).map(|b| b.len() as u64).unwrap_or(0);
+                    self.shared
+                        .segment_first
+                        .store(first_seq, Ordering::Release);
+                    self.set_failing(false);
+                    return;
+                }
+                Err(e) => {
+                    self.report(&e, attempt);
+                    std::thread::sleep(backoff(attempt));
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    fn set_failing(&self, failing: bool) {
+        if self.shared.failing.swap(failing, Ordering::AcqRel) != failing {
+            self.shared.waker.wake();
+        }
+    }
+
+    fn report(&self, e: &io::Error, attempt: u32) {
+        self.set_failing(true);
+        if attempt == 0 {
+            eprintln!(
+                "nimbus: log write in {} failed: {e}; retrying, writes refused meanwhile",
+                self.dir.display()
+            );
+        }
+    }
+
+    /// Appends and syncs `data` until it succeeds.
+    fn write_durably(&mut self, data: &[u8], last_seq: u64) {
+        let mut attempt = 0;
+        loop {
+            let fsync = self.fsync;
+            let r = self
+                .file
+                .append(data)
+                .and_then(|_| if fsync { self.file.sync() } else { Ok(()) });
+            match r {
+                Ok(()) => break,
+                Err(e) => {
+                    self.report(&e, attempt);
+                    // Cut off whatever part of the batch reached the file; rewrite it whole.
+                    let _ = self.file.truncate(self.len);
+                    std::thread::sleep(backoff(attempt));
+                    attempt += 1;
+                }
+            }
+        }
+        if attempt > 0 {
+            eprintln!("nimbus: log in {} is writable again", self.dir.display());
+        }
+        self.len += data.len() as u64;
+        self.shared.durable_seq.store(last_seq, Ordering::Release);
+        self.set_failing(false);
+        self.shared.waker.wake();
+    }
+
+    fn run(mut self, rx: mpsc::Receiver<WriterMsg>) {
+        let mut pending: Option<WriterMsg> = None;
+        let mut batch = Vec::new();
+        loop {
+            let msg = match pending.take() {
+                Some(m) => m,
+                None => match rx.recv() {
+                    Ok(m) => m,
+                    Err(_) => return,
+                },
+            };
+            match msg {
+                WriterMsg::Batch { data, mut last_seq } => {
+                    // Batches queued behind this one share its sync.
+                    batch.clear();
+                    batch.extend_from_slice(&data);
+                    while let Ok(next) = rx.try_recv() {
+                        match next {
+                            WriterMsg::Batch { data, last_seq: s } => {
+                                batch.extend_from_slice(&data);
+                                last_seq = s;
+                            }
+                            other => {
+                                pending = Some(other);
+                                break;
+                            }
+                        }
+                    }
+                    let data = std::mem::take(&mut batch);
+                    self.write_durably(&data, last_seq);
+                    batch = data;
+                }
+                WriterMsg::Rotate { first_seq } => self.open_segment(first_seq),
+                WriterMsg::Stop { ack } => {
+                    let _ = self.file.sync();
+                    let _ = ack.send(());
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Starts a shard's writer on segment `wal-<first_seq>.log` in `dir`.
+pub fn spawn_writer(
+    disk: Arc<dyn Disk>,
+    dir: PathBuf,
+    first_seq: u64,
+    fsync: bool,
+    shared: Arc<Shared>,
+) -> io::Result<mpsc::Sender<WriterMsg>> {
+    let path = dir.join(segment_name(first_seq));
+    let file = disk.open_append(&path)?;
+    disk.sync_dir(&dir)?;
+    let len = disk.read(&path).map(|b| b.len() as u64).unwrap_or(0);
+    shared.durable_seq.store(first_seq - 1, Ordering::Release);
+    shared.segment_first.store(first_seq, Ordering::Release);
+    let (tx, rx) = mpsc::channel();
+    let writer = Writer {
+        disk,
+        dir,
+        fsync,
+        file,
+        len,
+        shared,
+    };
+    std::thread::Builder::new()
+        .name("nimbus-log".into())
+        .spawn(move || writer.run(rx))?;
+    Ok(tx)
+}
+
+/// The shard's side of its log: assigns sequence numbers, encodes records, hands batches to
+/// the writer, and tracks who waits for what.
+pub struct Log {
+    tx: mpsc::Sender<WriterMsg>,
+    shared: Arc<Shared>,
+    buf: Vec<u8>,
+    /// The last sequence number assigned.
+    seq: u64,
+    /// The last sequence number handed to the writer.
+    handed: u64,
+    /// Log bytes written since the last snapshot began.
+    pub bytes_since_snapshot: u64,
+    waiters: Vec<(u64, Waker)>,
+}
+
+impl Log {
+    /// A log whose last durable record is `seq`.
+    pub fn new(tx: mpsc::Sender<WriterMsg>, shared: Arc<Shared>, seq: u64) -> Log {
+        Log {
+            tx,
+            shared,
+            buf: Vec::with_capacity(64 * 1024),
+            seq,
+            handed: seq,
+            bytes_since_snapshot: 0,
+            waiters: Vec::new(),
+        }
+    }
+
+    /// The last sequence number assigned.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Every record up to this one is durable.
+    pub fn durable(&self) -> u64 {
+        self.shared.durable_seq.load(Ordering::Acquire)
+    }
+
+    /// The disk is failing: writes must be refused.
+    pub fn failing(&self) -> bool {
+        self.shared.failing.load(Ordering::Acquire)
+    }
+
+    /// Records `change` under the next sequence number; gives the change back to be applied.
+    pub fn append(&mut self, change: Change) -> (u64, Change) {
+        self.seq += 1;
+        let entry = Entry {
+            seq: self.seq,
+            change,
+        };
+        let before = self.buf.len();
+        encode(&entry, &mut self.buf);
+        self.bytes_since_snapshot += (self.buf.len() - before) as u64;
+        (entry.seq, entry.change)
+    }
+
+    /// Hands the pending records to the writer if it is idle (else they wait for the next
+    /// round, and share its sync).
+    pub fn kick(&mut self) {
+        if !self.buf.is_empty() && self.handed <= self.durable() {
+            self.hand_off();
+        }
+    }
+
+    fn hand_off(&mut self) {
+        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(64 * 1024));
+        // A closed channel means the writer is gone (shutdown): nothing more becomes durable.
+        let _ = self.tx.send(WriterMsg::Batch {
+            data,
+            last_seq: self.seq,
+        });
+        self.handed = self.seq;
+    }
+
+    /// Starts a new segment after the records so far; returns the last sequence number
+    /// in the old segments (the label of the snapshot that allows dropping them).
+    pub fn rotate(&mut self) -> u64 {
+        if !self.buf.is_empty() {
+            self.hand_off();
+        }
+        let _ = self.tx.send(WriterMsg::Rotate {
+            first_seq: self.seq + 1,
+        });
+        self.bytes_since_snapshot = 0;
+        self.seq
+    }
+
+    /// Registers a waker for when `seq` is durable.
+    pub fn wait_for(&mut self, seq: u64, waker: &Waker) {
+        self.waiters.push((seq, waker.clone()));
+    }
+
+    /// Wakes everyone whose record is now durable, then hands off what has accumulated.
+    pub fn progress(&mut self) {
+        let durable = self.durable();
+        self.waiters.retain(|(seq, w)| {
+            if *seq <= durable {
+                w.wake_by_ref();
+                false
+            } else {
+                true
+            }
+        });
+        self.kick();
+    }
+}
+
+/// Resolves when the writer reports progress (or a change in its failing state).
+pub struct Progress {
+    pub shared: Arc<Shared>,
+    pub seen: (u64, bool),
+}
+
+impl Future for Progress {
+    type Output = (u64, bool);
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(u64, bool)> {
+        let now = || {
+            (
+                self.shared.durable_seq.load(Ordering::Acquire),
+                self.shared.failing.load(Ordering::Acquire),
+            )
+        };
+        if now() != self.seen {
+            return Poll::Ready(now());
+        }
+        self.shared.waker.register(cx.waker());
+        let n = now();
+        if n != self.seen {
+            Poll::Ready(n)
+        } else {
+            Poll::Pending
+        }
+    }
+}
