@@ -30,6 +30,8 @@ pub struct Config {
     pub fsync: bool,
     /// Log bytes since the last snapshot that trigger the next one.
     pub snapshot_log_bytes: u64,
+    /// How long a write waits for its record to become durable before answering `503`.
+    pub durable_wait_ms: u64,
 }
 
 /// The I/O driver of the shards' runtimes.
@@ -71,6 +73,7 @@ impl Config {
             io_driver: IoDriver::Auto,
             fsync: true,
             snapshot_log_bytes: 64 << 20,
+            durable_wait_ms: 5_000,
         }
     }
 }

@@ -68,8 +68,6 @@ impl RequestId {
     }
 }
 
-/// How long a write waits for its record to become durable before answering `503`.
-const DURABLE_WAIT: Duration = Duration::from_secs(5);
 /// Documents copied per step of a snapshot, between which requests are served.
 const SNAPSHOT_STEP_DOCS: usize = 2048;
 
@@ -240,7 +238,8 @@ impl Shard {
         if seq == 0 {
             return Ok(());
         }
-        monoio::time::timeout(DURABLE_WAIT, WaitDurable { shard: self, seq }).await.map_err(|_| {
+        let wait = Duration::from_millis(self.config.durable_wait_ms);
+        monoio::time::timeout(wait, WaitDurable { shard: self, seq }).await.map_err(|_| {
             Error::Unavailable(
                 "the write could not be made durable in time (the disk is failing or full); it was not acknowledged".into(),
             )

@@ -135,6 +135,9 @@ struct SimState {
     fail_from_op: Option<u64>,
     /// Appends fail with ENOSPC after writing half of their bytes.
     full: bool,
+    /// Bumped by a crash; handles opened before it fail from then on, as the process that
+    /// held them would be gone.
+    epoch: u64,
 }
 
 /// An in-memory disk for tests: [`SimDisk::crash`] drops everything not yet synced (file
@@ -176,6 +179,7 @@ impl SimDisk {
         }
         s.fail_from_op = None;
         s.full = false;
+        s.epoch += 1;
     }
 
     /// Makes operation number `k` (counting from now, 1-based) and all after it fail.
@@ -207,11 +211,22 @@ impl SimDisk {
 struct SimHandle {
     disk: SimDisk,
     id: u64,
+    epoch: u64,
+}
+
+impl SimHandle {
+    fn lock(&self) -> io::Result<MutexGuard<'_, SimState>> {
+        let s = self.disk.lock();
+        if s.epoch != self.epoch {
+            return Err(io::Error::other("the simulated process crashed"));
+        }
+        Ok(s)
+    }
 }
 
 impl LogFile for SimHandle {
     fn append(&mut self, data: &[u8]) -> io::Result<()> {
-        let mut s = self.disk.lock();
+        let mut s = self.lock()?;
         SimDisk::op(&mut s)?;
         let full = s.full;
         let f = s.files.entry(self.id).or_default();
@@ -223,14 +238,14 @@ impl LogFile for SimHandle {
         Ok(())
     }
     fn sync(&mut self) -> io::Result<()> {
-        let mut s = self.disk.lock();
+        let mut s = self.lock()?;
         SimDisk::op(&mut s)?;
         let f = s.files.entry(self.id).or_default();
         f.durable = f.current.clone();
         Ok(())
     }
     fn truncate(&mut self, len: u64) -> io::Result<()> {
-        let mut s = self.disk.lock();
+        let mut s = self.lock()?;
         SimDisk::op(&mut s)?;
         let f = s.files.entry(self.id).or_default();
         f.current.truncate(len as usize);
@@ -272,9 +287,11 @@ impl Disk for SimDisk {
                 id
             }
         };
+        let epoch = s.epoch;
         Ok(Box::new(SimHandle {
             disk: self.clone(),
             id,
+            epoch,
         }))
     }
     fn write_synced(&self, path: &Path, data: &[u8]) -> io::Result<()> {

@@ -62,8 +62,9 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 impl Writer {
-    /// Opens `wal-<first_seq>.log` and makes its directory entry durable, retrying on failure.
-    fn open_segment(&mut self, first_seq: u64) {
+    /// Opens `wal-<first_seq>.log` and makes its directory entry durable, retrying on failure;
+    /// `false` if the shard went away meanwhile.
+    fn open_segment(&mut self, first_seq: u64) -> bool {
         let path = self.dir.join(segment_name(first_seq));
         let mut attempt = 0;
         loop {
@@ -79,9 +80,12 @@ impl Writer {
                         .segment_first
                         .store(first_seq, Ordering::Release);
                     self.set_failing(false);
-                    return;
+                    return true;
                 }
                 Err(e) => {
+                    if Arc::strong_count(&self.shared) == 1 {
+                        return false;
+                    }
                     self.report(&e, attempt);
                     std::thread::sleep(backoff(attempt));
                     attempt += 1;
@@ -107,7 +111,8 @@ impl Writer {
     }
 
     /// Appends and syncs `data` until it succeeds.
-    fn write_durably(&mut self, data: &[u8], last_seq: u64) {
+    /// Returns `false` if the shard went away while the disk was failing.
+    fn write_durably(&mut self, data: &[u8], last_seq: u64) -> bool {
         let mut attempt = 0;
         loop {
             let fsync = self.fsync;
@@ -118,6 +123,9 @@ impl Writer {
             match r {
                 Ok(()) => break,
                 Err(e) => {
+                    if Arc::strong_count(&self.shared) == 1 {
+                        return false; // The shard is gone: nobody waits for this batch.
+                    }
                     self.report(&e, attempt);
                     // Cut off whatever part of the batch reached the file; rewrite it whole.
                     let _ = self.file.truncate(self.len);
@@ -133,6 +141,7 @@ impl Writer {
         self.shared.durable_seq.store(last_seq, Ordering::Release);
         self.set_failing(false);
         self.shared.waker.wake();
+        true
     }
 
     fn run(mut self, rx: mpsc::Receiver<WriterMsg>) {
@@ -164,10 +173,16 @@ impl Writer {
                         }
                     }
                     let data = std::mem::take(&mut batch);
-                    self.write_durably(&data, last_seq);
+                    if !self.write_durably(&data, last_seq) {
+                        return;
+                    }
                     batch = data;
                 }
-                WriterMsg::Rotate { first_seq } => self.open_segment(first_seq),
+                WriterMsg::Rotate { first_seq } => {
+                    if !self.open_segment(first_seq) {
+                        return;
+                    }
+                }
                 WriterMsg::Stop { ack } => {
                     let _ = self.file.sync();
                     let _ = ack.send(());
