@@ -17,6 +17,8 @@ pub struct TestServer {
     pub port: u16,
     pub token: String,
     pub data_dir: PathBuf,
+    /// Keep the data directory when dropped (it is handed to a restarted server).
+    keep_dir: bool,
 }
 
 /// A response as the tests see it.
@@ -37,6 +39,28 @@ impl TestServer {
             NEXT_DIR.fetch_add(1, Ordering::Relaxed)
         ));
         let _ = std::fs::remove_dir_all(&data_dir);
+        Self::start_in(data_dir, shards, extra)
+    }
+
+    /// Stops this server with `signal` (waiting for it to exit) and starts a new one on the
+    /// same data directory.
+    pub fn restart(mut self, signal: i32, shards: usize, extra: &[&str]) -> TestServer {
+        let status = self.signal_and_wait(signal, Duration::from_secs(10));
+        assert!(status.is_some(), "server did not stop on signal {signal}");
+        if signal != libc::SIGKILL {
+            assert!(
+                status.is_some_and(|s| s.success()),
+                "clean stop: {status:?}"
+            );
+        }
+        self.keep_dir = true;
+        let dir = self.data_dir.clone();
+        drop(self);
+        Self::start_in(dir, shards, extra)
+    }
+
+    /// Starts a server on an existing (or new) data directory.
+    pub fn start_in(data_dir: PathBuf, shards: usize, extra: &[&str]) -> TestServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_nimbus"))
             .arg("start")
             .args(["--port", "0", "--shards", &shards.to_string()])
@@ -69,6 +93,7 @@ impl TestServer {
             port,
             token,
             data_dir,
+            keep_dir: false,
         }
     }
 
@@ -163,7 +188,9 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if !self.keep_dir {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
     }
 }
 
