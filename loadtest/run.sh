@@ -105,8 +105,11 @@ with open(path + ".rps", "w") as f:
 PY
 }
 
+FSYNCS=$(python3 loadtest/fsync_rate.py "$work" 3)
+
 echo
 echo "shards=$SHARDS duration=$DURATION cores=$(nproc) seeded=$SEED_DOCS docs  $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "this disk: $FSYNCS append+fdatasync rounds/s from one writer (durable writes without group commit)"
 echo "| scenario                     | conc  |  req/s     | p50 ms   | p99 ms   | non-2xx |"
 echo "|------------------------------|-------|------------|----------|----------|--------|"
 for c in $CONCURRENCY; do
@@ -119,4 +122,17 @@ for c in $CONCURRENCY; do
   run "list 100 documents" "$c" -H "$AUTH" "$BASE/api/tenants/bench/documents/small"
   run "query eq+limit 10 (scan)" "$c" -m POST -H "$AUTH" -T application/json -d "$QUERY" "$BASE/api/tenants/bench/query"
   run "insert" "$c" -m POST -H "$AUTH" -T application/json -d "$INSERT" "$BASE/api/tenants/bench/documents"
+done
+
+# Durable inserts against the same load with --fsync off (acknowledged before the disk has it).
+./target/release/nimbus start --port 0 --shards "$SHARDS" --data-dir "$work/data-nofsync" --fsync off >"$work/nofsync.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q listening "$work/nofsync.log" && break; sleep 0.1; done
+NF_PORT=$(sed -n 's/.*http:\/\/[^:]*:\([0-9]*\) .*/\1/p' "$work/nofsync.log" | head -1)
+NF_TOKEN=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['token'])" "$work/data-nofsync/auth/token")
+curl -sf -X POST "http://127.0.0.1:$NF_PORT/api/tenants" -H "Authorization: Bearer $NF_TOKEN" -d '{"id":"bench"}' >/dev/null
+for c in $CONCURRENCY; do
+  run "insert (durable)" "$c" -m POST -H "$AUTH" -T application/json -d "$INSERT" "$BASE/api/tenants/bench/documents"
+  run "insert (--fsync off)" "$c" -m POST -H "Authorization: Bearer $NF_TOKEN" -T application/json -d "$INSERT" \
+    "http://127.0.0.1:$NF_PORT/api/tenants/bench/documents"
 done

@@ -46,7 +46,7 @@ fn writer(
             .take(50)
             .cloned()
             .collect();
-        if mine.is_empty() || n % 3 != 0 {
+        if mine.is_empty() || !n.is_multiple_of(3) {
             let body = json!({"table": "m", "fields": {"a": v, "b": v, "pad": "x".repeat((v % 200) as usize)}});
             match agent
                 .post(&base)
