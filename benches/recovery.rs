@@ -28,7 +28,7 @@ fn doc_fields(i: u64) -> Vec<(Box<str>, Value)> {
             "tags".into(),
             Value::Array(vec![Value::Str("alpha".into()), Value::Str("beta".into())]),
         ),
-        ("done".into(), Value::Bool(i % 2 == 0)),
+        ("done".into(), Value::Bool(i.is_multiple_of(2))),
     ]
 }
 
