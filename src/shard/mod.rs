@@ -201,6 +201,16 @@ impl Shard {
         reply.result
     }
 
+    /// The ids of the tenants this shard owns.
+    fn local_tenant_ids(&self) -> Vec<String> {
+        self.state
+            .borrow()
+            .store
+            .tenant_ids()
+            .map(str::to_string)
+            .collect()
+    }
+
     /// Every tenant id on every shard, sorted.
     pub async fn list_tenants(&self) -> Result<Vec<String>> {
         let mut waiting = Vec::new();
@@ -211,13 +221,7 @@ impl Shard {
                 .map_err(|_| Error::Unavailable(format!("shard {to} is overloaded")))?;
             waiting.push(rx);
         }
-        let mut all: Vec<String> = self
-            .state
-            .borrow()
-            .store
-            .tenant_ids()
-            .map(str::to_string)
-            .collect();
+        let mut all = self.local_tenant_ids();
         for rx in waiting {
             all.extend(
                 rx.await
@@ -270,14 +274,7 @@ impl Shard {
                     }
                 }
                 ShardMsg::ListTenants { reply } => {
-                    let ids = self
-                        .state
-                        .borrow()
-                        .store
-                        .tenant_ids()
-                        .map(str::to_string)
-                        .collect();
-                    let _ = reply.send(ids);
+                    let _ = reply.send(self.local_tenant_ids());
                 }
             }
         }
