@@ -32,6 +32,13 @@ pub struct Config {
     pub snapshot_log_bytes: u64,
     /// How long a write waits for its record to become durable before answering `503`.
     pub durable_wait_ms: u64,
+    /// Time a WebSocket client has to send `client_hello` after `hello`.
+    pub ws_handshake_timeout_ms: u64,
+    /// A WebSocket connection whose client takes longer than this to accept one frame is
+    /// closed (a reader that stopped reading).
+    pub ws_write_timeout_ms: u64,
+    /// Largest WebSocket message accepted from a client.
+    pub ws_message_size_max: usize,
 }
 
 /// The I/O driver of the shards' runtimes.
@@ -74,6 +81,9 @@ impl Config {
             fsync: true,
             snapshot_log_bytes: 64 << 20,
             durable_wait_ms: 5_000,
+            ws_handshake_timeout_ms: 10_000,
+            ws_write_timeout_ms: 30_000,
+            ws_message_size_max: 1 << 20,
         }
     }
 }

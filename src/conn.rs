@@ -12,9 +12,11 @@ use crate::error::{Error, Result};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::parse::{parse_head, BodyKind, Head, Method};
 use crate::http::respond::{write_response, ResponseMeta, CONTINUE};
-use crate::http::route::{path_of, route, Route};
+use crate::http::route::{path_of, query_param, route, Route};
 use crate::ops::{allowed, decode, Request};
 use crate::shard::{RequestId, Shard};
+use crate::subs::ConnRef;
+use crate::ws::session::Upgrade;
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
@@ -50,8 +52,12 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
         chunked: Vec::new(),
         resp: Vec::with_capacity(1024),
     };
-    conn.run(&shard, &mut stream).await;
-    conn.linger_close(&mut stream).await;
+    match conn.run(&shard, &mut stream).await {
+        Some((upgrade, leftover)) => {
+            crate::ws::session::serve(shard, stream, leftover, upgrade).await
+        }
+        None => conn.linger_close(&mut stream).await,
+    }
 }
 
 impl Conn {
@@ -100,7 +106,9 @@ impl Conn {
         }
     }
 
-    async fn run(&mut self, shard: &Shard, stream: &mut TcpStream) {
+    /// Serves requests until the connection closes, or until a WebSocket upgrade, which is
+    /// returned with the bytes already read past it.
+    async fn run(&mut self, shard: &Shard, stream: &mut TcpStream) -> Option<(Upgrade, Vec<u8>)> {
         let cfg = &shard.config;
         let idle = Duration::from_millis(cfg.idle_timeout_ms);
         let head_time = Duration::from_millis(cfg.head_timeout_ms);
@@ -112,22 +120,28 @@ impl Conn {
                     Ok(Some(h)) => break h,
                     Ok(None) => {
                         if !self.flush(stream, idle).await {
-                            return;
+                            return None;
                         }
                         let deadline = head_deadline.unwrap_or_else(|| Instant::now() + idle);
                         if !self.read_more(stream, deadline, 0).await {
-                            return;
+                            return None;
                         }
                         head_deadline.get_or_insert_with(|| Instant::now() + head_time);
                     }
-                    Err(e) => return self.fail_early(shard, stream, e, idle).await,
+                    Err(e) => {
+                        self.fail_early(shard, stream, e, idle).await;
+                        return None;
+                    }
                 }
             };
             head_deadline = None;
             let body_len = match self.receive_body(shard, stream, &head, idle).await {
                 Ok(Some(n)) => n,
-                Ok(None) => return,
-                Err(e) => return self.fail_early(shard, stream, e, idle).await,
+                Ok(None) => return None,
+                Err(e) => {
+                    self.fail_early(shard, stream, e, idle).await;
+                    return None;
+                }
             };
             let total = head.len + body_len;
             let req = &mut self.inbuf[self.start..self.start + total];
@@ -136,6 +150,7 @@ impl Conn {
                 BodyKind::Chunked => &mut self.chunked[..],
                 _ => rest,
             };
+            let mut upgrade = None;
             let keep = respond(
                 shard,
                 &head,
@@ -143,9 +158,17 @@ impl Conn {
                 body,
                 &mut self.resp,
                 &mut self.out,
+                &mut upgrade,
             )
             .await;
             self.start += total;
+            if let Some(up) = upgrade {
+                write_switching(&mut self.out, &up.accept);
+                if !self.flush(stream, idle).await {
+                    return None;
+                }
+                return Some((up, self.inbuf[self.start..].to_vec()));
+            }
             if self.start == self.inbuf.len() {
                 self.inbuf.clear();
                 self.start = 0;
@@ -156,10 +179,10 @@ impl Conn {
             }
             if !keep {
                 self.flush(stream, idle).await;
-                return;
+                return None;
             }
             if self.out.len() >= OUT_FLUSH_BYTES && !self.flush(stream, idle).await {
-                return;
+                return None;
             }
         }
     }
@@ -276,11 +299,68 @@ async fn respond(
     body: &mut [u8],
     resp: &mut Vec<u8>,
     out: &mut Vec<u8>,
+    upgrade: &mut Option<Upgrade>,
 ) -> bool {
     resp.clear();
     let request_id = shard.request_id();
-    let result = answer(shard, head, head_bytes, body, resp).await;
+    let result = answer(shard, head, head_bytes, body, resp, upgrade).await;
+    if upgrade.is_some() {
+        return true;
+    }
     finish(shard, result, Some(head), &request_id, resp, out)
+}
+
+/// The `101` answer to a WebSocket upgrade.
+fn write_switching(out: &mut Vec<u8>, accept: &str) {
+    out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
+    out.extend_from_slice(accept.as_bytes());
+    out.extend_from_slice(b"\r\nSec-WebSocket-Protocol: nimbus.v2\r\n\r\n");
+}
+
+/// Checks a `GET /ws` and registers the connection with its tenant's shard.
+async fn upgrade(shard: &Shard, head: &Head, head_bytes: &[u8], target: &str) -> Result<Upgrade> {
+    let tenant = match &head.tenant {
+        Some(r) => String::from_utf8_lossy(&head_bytes[r.clone()]).into_owned(),
+        None => query_param(target, "tenant_id").ok_or_else(|| {
+            Error::InvalidInput(
+                "the tenant is required: an X-Tenant-Id header or a tenant_id query parameter"
+                    .into(),
+            )
+        })?,
+    };
+    if !crate::ids::valid_tenant_id(&tenant) {
+        return Err(Error::InvalidInput(format!("invalid tenant id `{tenant}`")));
+    }
+    if !head.offers_nimbus_v2 {
+        return Err(Error::InvalidInput(
+            "the nimbus.v2 subprotocol is required (Sec-WebSocket-Protocol: nimbus.v2)".into(),
+        ));
+    }
+    let key = match &head.ws_key {
+        Some(k) if head.upgrade_websocket && head.ws_version_13 => &head_bytes[k.clone()],
+        _ => {
+            return Err(Error::InvalidInput(
+                "not a WebSocket upgrade: needs Upgrade: websocket, Connection: Upgrade, Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key".into(),
+            ))
+        }
+    };
+    let conn = shard.new_conn_id();
+    shard
+        .attach(
+            &tenant,
+            ConnRef {
+                shard: shard.id,
+                conn,
+            },
+        )
+        .await?;
+    let session_id = crate::ids::DocId(ulid::Ulid::new().0).to_string();
+    Ok(Upgrade {
+        tenant,
+        conn,
+        session_id,
+        accept: crate::ws::accept_key(key),
+    })
 }
 
 /// Writes the response for `result` (an error becomes its envelope) into `out`; `head` is
@@ -330,6 +410,7 @@ async fn answer(
     head_bytes: &[u8],
     body: &mut [u8],
     resp: &mut Vec<u8>,
+    upgrade_slot: &mut Option<Upgrade>,
 ) -> Result<u16> {
     if let Some(origin) = &head.origin {
         if !origin_allowed(&head_bytes[origin.clone()], shard.port) {
@@ -345,11 +426,15 @@ async fn answer(
     let path = path_of(target);
     let found = route(path);
     if found != Some(Route::Health) {
-        let ok = head
+        let token = shard.token.as_bytes();
+        let by_header = head
             .credential
             .as_ref()
-            .is_some_and(|c| constant_time_eq(&head_bytes[c.clone()], shard.token.as_bytes()));
-        if !ok {
+            .is_some_and(|c| constant_time_eq(&head_bytes[c.clone()], token));
+        // Browsers cannot set headers on a WebSocket: `/ws` also takes `?token=`.
+        let by_query = found == Some(Route::Ws)
+            && query_param(target, "token").is_some_and(|t| constant_time_eq(t.as_bytes(), token));
+        if !(by_header || by_query) {
             return Err(Error::Unauthorized);
         }
     }
@@ -366,6 +451,10 @@ async fn answer(
             method: method_text(),
             allow: found.allow(),
         });
+    }
+    if found == Route::Ws {
+        *upgrade_slot = Some(upgrade(shard, head, head_bytes, target).await?);
+        return Ok(101);
     }
     let request = decode(head.method, found, body, &mut shard.parser.borrow_mut())?;
     match request {

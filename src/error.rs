@@ -39,6 +39,8 @@ pub enum Error {
     Unavailable(String),
     /// `500 service.internal`: a bug. The message is logged, not sent.
     Internal(String),
+    /// A WebSocket protocol fault with its own code (`ws.handshake_timeout`, ...).
+    Protocol { code: &'static str, message: String },
 }
 
 impl Error {
@@ -46,6 +48,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::InvalidInput(_) | Error::BadFraming(_) | Error::SchemaViolation { .. } => 400,
+            Error::Protocol { .. } => 400,
             Error::HeadTooLarge { .. } => 431,
             Error::Unauthorized => 401,
             Error::Forbidden(_) => 403,
@@ -74,6 +77,7 @@ impl Error {
             Error::PayloadTooLarge { .. } => "op.payload_too_large",
             Error::Unavailable(_) => "service.unavailable",
             Error::Internal(_) => "service.internal",
+            Error::Protocol { code, .. } => code,
         }
     }
 
@@ -97,7 +101,9 @@ impl Error {
             Error::HeadTooLarge { size_max } => {
                 format!("request head is larger than {size_max} bytes")
             }
-            Error::SchemaViolation { message, .. } => message.clone(),
+            Error::SchemaViolation { message, .. } | Error::Protocol { message, .. } => {
+                message.clone()
+            }
             Error::Unauthorized => "missing or invalid credential".into(),
             Error::TenantNotFound(t) => format!("tenant `{t}` does not exist"),
             Error::MethodNotAllowed { method, allow } => {

@@ -32,5 +32,7 @@ pub mod query;
 pub mod server;
 pub mod shard;
 pub mod store;
+pub mod subs;
 pub mod value;
 pub mod wal;
+pub mod ws;

@@ -55,6 +55,9 @@ struct StartArgs {
     /// Log bytes after which a shard takes a snapshot and drops the log it covers.
     #[arg(long, env = "NIMBUS_SNAPSHOT_LOG_BYTES", default_value_t = 64 << 20)]
     snapshot_log_bytes: u64,
+    /// Milliseconds after which a WebSocket client that does not accept a frame is cut off.
+    #[arg(long, env = "NIMBUS_WS_WRITE_TIMEOUT_MS", default_value_t = 30_000)]
+    ws_write_timeout_ms: u64,
     /// I/O driver: auto (io_uring, else epoll), uring, or epoll.
     #[arg(long = "io", env = "NIMBUS_IO", default_value = "auto")]
     io_driver: IoDriver,
@@ -78,6 +81,7 @@ fn main() {
     config.body_size_max = args.body_size_max;
     config.io_driver = args.io_driver;
     config.fsync = args.fsync == "on";
+    config.ws_write_timeout_ms = args.ws_write_timeout_ms.max(1);
     config.snapshot_log_bytes = args.snapshot_log_bytes.max(4096);
     if let Err(e) = nimbus::server::run(config) {
         eprintln!("nimbus: {e}");

@@ -22,9 +22,11 @@ pub enum Op {
     DeleteTenant {
         tenant: String,
     },
+    /// `id`: a client-chosen id (mutations may name one); `None` generates one.
     Insert {
         tenant: String,
         table: String,
+        id: Option<DocId>,
         fields: Object,
     },
     List {
@@ -92,6 +94,68 @@ impl Op {
             | Op::PutSchema { tenant, .. }
             | Op::DeleteSchema { tenant, .. } => tenant,
         }
+    }
+}
+
+impl Op {
+    /// The document a write names, when the client named it.
+    pub fn doc_id(&self) -> Option<DocId> {
+        match self {
+            Op::Insert { id, .. } => *id,
+            Op::Patch { id, .. } | Op::Delete { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
+}
+
+/// Decodes a mutation object (WebSocket `mutate`, scheduled jobs, crons):
+/// `{"type":"insert","table","fields","id"?}`, `{"type":"update","table","id","patch"}`,
+/// `{"type":"delete","table","id"}`.
+pub fn decode_mutation(tenant_id: &str, m: &Value) -> Result<Op> {
+    if m.as_object().is_none() {
+        return Err(bad("a mutation must be an object with a `type`"));
+    }
+    let mut m = m.clone();
+    let name = match take(&mut m, "table") {
+        Some(Value::Str(s)) => table(&s)?,
+        Some(_) => return Err(bad("mutation.table must be a string")),
+        None => return Err(bad("mutation.table is required")),
+    };
+    let id = match take(&mut m, "id") {
+        Some(Value::Str(s)) => Some(doc_id(&s)?),
+        Some(Value::Null) | None => None,
+        Some(_) => return Err(bad("mutation.id must be a document id string")),
+    };
+    let need_id = || id.ok_or_else(|| bad("mutation.id is required"));
+    let tenant = tenant(tenant_id)?;
+    match take(&mut m, "type") {
+        Some(Value::Str(t)) if &*t == "insert" => {
+            let fields = user_fields(take(&mut m, "fields"), "mutation.fields")?;
+            Ok(Op::Insert {
+                tenant,
+                table: name,
+                id,
+                fields,
+            })
+        }
+        Some(Value::Str(t)) if &*t == "update" => {
+            let patch = user_fields(take(&mut m, "patch"), "mutation.patch")?;
+            Ok(Op::Patch {
+                tenant,
+                table: name,
+                id: need_id()?,
+                patch,
+            })
+        }
+        Some(Value::Str(t)) if &*t == "delete" => Ok(Op::Delete {
+            tenant,
+            table: name,
+            id: need_id()?,
+        }),
+        Some(Value::Str(t)) => Err(bad(format!(
+            "unknown mutation type `{t}` (insert, update, delete)"
+        ))),
+        _ => Err(bad("mutation.type is required (insert, update, delete)")),
     }
 }
 
@@ -208,6 +272,7 @@ pub fn decode(
             Op::Insert {
                 tenant: tenant(t)?,
                 table: name,
+                id: None,
                 fields,
             }
         }

@@ -6,7 +6,7 @@ use crate::auth::load_or_create_token;
 use crate::config::{Config, IoDriver};
 use crate::conn;
 use crate::mesh::Mesh;
-use crate::shard::{owner_of, Shard};
+use crate::shard::{owner_of, Shard, ShardMsg};
 use crate::wal::disk::{Disk, OsDisk};
 use crate::wal::recovery::open_all;
 use crate::wal::writer::WriterMsg;
@@ -138,6 +138,26 @@ async fn shard_main(shard: Rc<Shard>, listener: TcpListener, ready: Ready) -> io
     }
 }
 
+/// Asks every shard to end its WebSockets with `service.unavailable`, waiting at most `within`.
+fn close_sockets(mesh: &Mesh<ShardMsg>, shards: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    let (ack, done) = mpsc::channel();
+    let asked = (0..shards)
+        .filter(|&n| {
+            mesh.send(n, ShardMsg::Shutdown { ack: ack.clone() })
+                .is_ok()
+        })
+        .count();
+    for _ in 0..asked {
+        if done
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .is_err()
+        {
+            break;
+        }
+    }
+}
+
 /// Asks every log writer to finish its queued batches and sync, waiting at most `within`.
 /// Acknowledged writes are already durable; this settles the ones in flight and, with
 /// `--fsync off`, syncs what was acknowledged before reaching the disk.
@@ -190,7 +210,7 @@ pub fn run(config: Config) -> io::Result<()> {
     let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
     for ((id, listener), (dir, rec)) in listeners.into_iter().enumerate().zip(opened) {
         let (port, token, mesh) = (port, token.clone(), mesh.clone());
-        let (shard, writer) = Shard::open(
+        let (seed, writer) = Shard::open(
             id,
             config.clone(),
             port,
@@ -210,7 +230,7 @@ pub fn run(config: Config) -> io::Result<()> {
                 if let Some(cpu) = cpu {
                     pin_to(cpu);
                 }
-                let shard = Rc::new(shard);
+                let shard = Rc::new(seed.start());
                 if let Err(e) = run_shard(shard, listener, ready.clone()) {
                     // Before start this fails `run`; after it, a lost shard ends the process.
                     eprintln!("nimbus: shard {id} stopped: {e}");
@@ -237,6 +257,7 @@ pub fn run(config: Config) -> io::Result<()> {
     let _ = io::stdout().flush();
     let sig = wait_for_stop_signal(&signals);
     eprintln!("nimbus: signal {sig}, stopping");
-    stop_writers(&writers, Duration::from_secs(4));
+    close_sockets(&mesh, shards, Duration::from_millis(1500));
+    stop_writers(&writers, Duration::from_secs(3));
     Ok(())
 }

@@ -159,7 +159,7 @@ fn run_seed(seed: u64) -> (u64, usize) {
             rec,
         )
         .expect("open");
-        let shard = Rc::new(shard);
+        let shard = Rc::new(shard.start());
         let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
             .enable_timer()
             .build()
@@ -199,6 +199,7 @@ fn run_seed(seed: u64) -> (u64, usize) {
                     let (r, out) = exec(
                         &shard,
                         Op::Insert {
+                            id: None,
                             tenant: "t".into(),
                             table: "m".into(),
                             fields: f.clone(),
@@ -291,6 +292,7 @@ fn run_seed(seed: u64) -> (u64, usize) {
                 let _ = exec(
                     &s2,
                     Op::Insert {
+                        id: None,
                         tenant: "t".into(),
                         table: "m".into(),
                         fields: f,

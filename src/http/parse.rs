@@ -61,6 +61,16 @@ pub struct Head {
     /// The credential from `Authorization: Bearer` or `X-Nimbus-Admin-Token`.
     pub credential: Option<Range<usize>>,
     pub origin: Option<Range<usize>>,
+    /// `X-Tenant-Id`.
+    pub tenant: Option<Range<usize>>,
+    /// `Upgrade: websocket` together with `Connection: upgrade`.
+    pub upgrade_websocket: bool,
+    /// `Sec-WebSocket-Key`.
+    pub ws_key: Option<Range<usize>>,
+    /// `Sec-WebSocket-Version: 13`.
+    pub ws_version_13: bool,
+    /// Whether a `Sec-WebSocket-Protocol` header offers `nimbus.v2`.
+    pub offers_nimbus_v2: bool,
     /// Length of the head in bytes, final blank line included.
     pub len: usize,
 }
@@ -121,8 +131,14 @@ pub fn parse_head(buf: &[u8], head_size_max: usize) -> Result<Option<Head>, Erro
         expect_continue: false,
         credential: None,
         origin: None,
+        tenant: None,
+        upgrade_websocket: false,
+        ws_key: None,
+        ws_version_13: false,
+        offers_nimbus_v2: false,
         len,
     };
+    let (mut upgrade, mut connection_upgrade) = (false, false);
     let mut content_length: Option<u64> = None;
     let mut chunked = false;
     let mut hosts = 0;
@@ -156,6 +172,17 @@ pub fn parse_head(buf: &[u8], head_size_max: usize) -> Result<Option<Head>, Erro
             } else if has_token(v, "keep-alive") {
                 head.keep_alive = true;
             }
+            connection_upgrade |= has_token(v, "upgrade");
+        } else if name.eq_ignore_ascii_case("upgrade") {
+            upgrade |= has_token(v, "websocket");
+        } else if name.eq_ignore_ascii_case("sec-websocket-key") {
+            head.ws_key = Some(range_of(buf, trim(v)));
+        } else if name.eq_ignore_ascii_case("sec-websocket-version") {
+            head.ws_version_13 = trim(v) == b"13";
+        } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
+            head.offers_nimbus_v2 |= has_token(v, "nimbus.v2");
+        } else if name.eq_ignore_ascii_case("x-tenant-id") {
+            head.tenant = Some(range_of(buf, trim(v)));
         } else if name.eq_ignore_ascii_case("expect") {
             head.expect_continue = trim(v).eq_ignore_ascii_case(b"100-continue");
         } else if name.eq_ignore_ascii_case("authorization") {
@@ -182,6 +209,7 @@ pub fn parse_head(buf: &[u8], head_size_max: usize) -> Result<Option<Head>, Erro
     if minor >= 1 && hosts != 1 {
         return Err(framing("an HTTP/1.1 request needs exactly one Host header"));
     }
+    head.upgrade_websocket = upgrade && connection_upgrade;
     head.body = match (chunked, content_length) {
         (true, _) => BodyKind::Chunked,
         (false, Some(n)) if n > 0 => BodyKind::Length(n),

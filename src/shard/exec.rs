@@ -11,6 +11,7 @@ use crate::json::write_str;
 use crate::ops::Op;
 use crate::query::{self, Cursor};
 use crate::store::{Change, Doc, Store};
+use crate::subs::{ConnRef, Subs};
 use crate::wal::writer::Log;
 
 fn write_id(out: &mut Vec<u8>, id: DocId) {
@@ -31,35 +32,74 @@ fn write_docs<'a>(out: &mut Vec<u8>, docs: impl IntoIterator<Item = &'a Doc>) {
 }
 
 /// Executes `op`, writing the response body to `out`; returns the success status.
-/// What one shard owns: its data and its log.
+/// What one shard owns: its data, its log and its live queries.
 pub struct State {
     pub store: Store,
     pub log: Log,
+    pub subs: Subs,
+    /// Connections to end because their tenant was deleted (drained by the shard).
+    pub ended: Vec<ConnRef>,
 }
 
-/// Checks a change, logs it, applies it; returns its sequence number, which the caller waits
-/// to be durable before acknowledging.
-fn commit(store: &mut Store, log: &mut Log, change: Change) -> Result<u64> {
-    if log.failing() {
+/// The parts of [`State`] a commit needs.
+struct Committer<'a> {
+    store: &'a mut Store,
+    log: &'a mut Log,
+    subs: &'a mut Subs,
+    ended: &'a mut Vec<ConnRef>,
+}
+
+/// Checks a change, logs it, applies it, and lets live queries see it; returns its sequence
+/// number, which the caller waits to be durable before acknowledging.
+fn commit(c: &mut Committer<'_>, change: Change) -> Result<u64> {
+    if c.log.failing() {
         return Err(Error::Unavailable(
             "the shard's log cannot be written right now (disk failing or full); writes are refused until it recovers".into(),
         ));
     }
-    store.check(&change)?;
-    let (seq, change) = log.append(change);
-    store.apply(change);
+    c.store.check(&change)?;
+    let watched = change
+        .doc_target()
+        .filter(|(t, ..)| c.subs.watches(t))
+        .map(|(t, tb, id)| (t.to_string(), tb.to_string(), id));
+    if let Some((t, tb, id)) = &watched {
+        c.subs.before(c.store, t, tb, *id);
+    }
+    let (seq, change) = c.log.append(change);
+    let deleted_tenant = match &change {
+        Change::DeleteTenant { tenant } => Some(tenant.clone()),
+        _ => None,
+    };
+    c.store.apply(change);
+    if let Some((t, tb, id)) = watched {
+        c.subs.after(c.store, &t, &tb, id, seq);
+    }
+    if let Some(t) = deleted_tenant {
+        c.ended.extend(c.subs.drop_tenant(&t));
+    }
     Ok(seq)
 }
 
 /// Executes `op`, writing the response body to `out`; returns the success status and, for a
 /// write, its sequence number (0 for a read).
 pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64)> {
-    let State { store, log } = state;
+    let State {
+        store,
+        log,
+        subs,
+        ended,
+    } = state;
+    let mut committer = Committer {
+        store,
+        log,
+        subs,
+        ended,
+    };
+    let c = &mut committer;
     match op {
         Op::CreateTenant { tenant } => {
             let seq = commit(
-                store,
-                log,
+                c,
                 Change::CreateTenant {
                     tenant: tenant.clone(),
                 },
@@ -70,23 +110,32 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
             Ok((201, seq))
         }
         Op::DeleteTenant { tenant } => {
-            let seq = commit(store, log, Change::DeleteTenant { tenant })?;
+            let seq = commit(c, Change::DeleteTenant { tenant })?;
             Ok((204, seq))
         }
         Op::Insert {
             tenant,
             table,
+            id,
             fields,
         } => {
-            let id = store.tenant_mut(&tenant)?.ids.next(now_ms());
+            let now = now_ms();
+            let t = c.store.tenant_mut(&tenant)?;
+            // A client-chosen id keeps its own time part; `_creationTime` is now.
+            let (id, at_ms) = match id {
+                Some(id) => (id, now),
+                None => {
+                    let id = t.ids.next(now);
+                    (id, id.millis())
+                }
+            };
             let seq = commit(
-                store,
-                log,
+                c,
                 Change::Insert {
                     tenant,
                     table,
                     id,
-                    at_ms: id.millis(),
+                    at_ms,
                     fields,
                 },
             )?;
@@ -94,7 +143,7 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
             Ok((201, seq))
         }
         Op::List { tenant, table } => {
-            let t = store.tenant(&tenant)?;
+            let t = c.store.tenant(&tenant)?;
             write_docs(
                 out,
                 t.table(&table).into_iter().flat_map(|t| t.docs.values()),
@@ -103,7 +152,7 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
             Ok((200, 0))
         }
         Op::Get { tenant, table, id } => {
-            let t = store.tenant(&tenant)?;
+            let t = c.store.tenant(&tenant)?;
             let doc = t
                 .table(&table)
                 .and_then(|t| t.docs.get(&id))
@@ -123,8 +172,7 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
         } => {
             let at_ms = now_ms();
             let seq = commit(
-                store,
-                log,
+                c,
                 Change::Patch {
                     tenant,
                     table,
@@ -137,11 +185,11 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
             Ok((200, seq))
         }
         Op::Delete { tenant, table, id } => {
-            let seq = commit(store, log, Change::Delete { tenant, table, id })?;
+            let seq = commit(c, Change::Delete { tenant, table, id })?;
             Ok((204, seq))
         }
         Op::Query { tenant, query } => {
-            let t = store.tenant(&tenant)?;
+            let t = c.store.tenant(&tenant)?;
             write_docs(out, query::run(t.table(&query.table), &query));
             out.push(b'}');
             Ok((200, 0))
@@ -152,7 +200,7 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
             page_size,
             after,
         } => {
-            let t = store.tenant(&tenant)?;
+            let t = c.store.tenant(&tenant)?;
             let cursor = after
                 .map(|c| Cursor::decode(&c, &query.order))
                 .transpose()?;
@@ -176,7 +224,7 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
             Ok((200, 0))
         }
         Op::GetSchemas { tenant } => {
-            let t = store.tenant(&tenant)?;
+            let t = c.store.tenant(&tenant)?;
             out.extend_from_slice(b"{\"tables\":{");
             for (n, (name, schema)) in t.schemas.iter().enumerate() {
                 if n > 0 {
@@ -190,7 +238,7 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
             Ok((200, 0))
         }
         Op::GetSchema { tenant, table } => {
-            let t = store.tenant(&tenant)?;
+            let t = c.store.tenant(&tenant)?;
             let schema = t
                 .schemas
                 .get(&table)
@@ -199,11 +247,11 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
             Ok((200, 0))
         }
         Op::PutSchema { tenant, schema } => {
-            let seq = commit(store, log, Change::PutSchema { tenant, schema })?;
+            let seq = commit(c, Change::PutSchema { tenant, schema })?;
             Ok((204, seq))
         }
         Op::DeleteSchema { tenant, table } => {
-            let seq = commit(store, log, Change::DeleteSchema { tenant, table })?;
+            let seq = commit(c, Change::DeleteSchema { tenant, table })?;
             Ok((204, seq))
         }
     }

@@ -7,6 +7,7 @@
 //! spans an `.await`.
 
 mod exec;
+mod live;
 
 pub use exec::State;
 
@@ -16,10 +17,13 @@ use crate::error::{Error, Result};
 use crate::json::Parser;
 use crate::mesh::Mesh;
 use crate::ops::Op;
+use crate::query::Query;
 use crate::store::Store;
+use crate::subs::{Batch, ConnRef, Delivery};
 use crate::wal::disk::Disk;
 use crate::wal::snapshot::{persist, Copier};
 use crate::wal::writer::{Log, Progress, Shared};
+use crate::ws::outbox::Outbox;
 use futures_channel::oneshot;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -40,6 +44,34 @@ pub enum ShardMsg {
     },
     /// List this shard's tenants.
     ListTenants { reply: oneshot::Sender<Vec<String>> },
+    /// A WebSocket connection of a tenant this shard owns opened (fails if no such tenant).
+    Attach {
+        tenant: String,
+        conn: ConnRef,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// That connection closed: forget it and its subscriptions.
+    Detach { tenant: String, conn: ConnRef },
+    /// Subscribe a connection to a query on a tenant this shard owns.
+    Subscribe {
+        tenant: String,
+        conn: ConnRef,
+        sub: u32,
+        query: Query,
+        reply: oneshot::Sender<Result<Arc<Delivery>>>,
+    },
+    /// End one subscription.
+    Unsubscribe {
+        tenant: String,
+        conn: ConnRef,
+        sub: u32,
+    },
+    /// New live-query results for connections on this shard.
+    Deliver { batch: Batch },
+    /// End a connection on this shard with a `fatal_error`.
+    EndConn { conn: u64, error: Error },
+    /// The server is stopping: end every WebSocket with `service.unavailable`, then ack.
+    Shutdown { ack: std::sync::mpsc::Sender<()> },
 }
 
 /// The answer to [`ShardMsg::Execute`]: the status or error, and the response body.
@@ -78,6 +110,36 @@ pub struct Wal {
     pub shared: Arc<Shared>,
 }
 
+/// Everything a shard starts from, made on the main thread and sent to the shard's own
+/// thread, where [`Seed::start`] makes the (`!Send`) shard.
+pub struct Seed {
+    id: usize,
+    config: Arc<Config>,
+    port: u16,
+    token: Arc<str>,
+    mesh: Arc<Mesh<ShardMsg>>,
+    store: Store,
+    log: Log,
+    wal: Wal,
+}
+
+impl Seed {
+    /// The shard, on the thread that will run it.
+    pub fn start(self) -> Shard {
+        let Seed {
+            id,
+            config,
+            port,
+            token,
+            mesh,
+            store,
+            log,
+            wal,
+        } = self;
+        Shard::new(id, config, port, token, mesh, store, log, wal)
+    }
+}
+
 /// One core's state and its view of the mesh.
 pub struct Shard {
     /// This shard's index.
@@ -91,6 +153,9 @@ pub struct Shard {
     state: RefCell<State>,
     wal: Wal,
     snapshotting: Cell<bool>,
+    /// This shard's WebSocket connections.
+    conns: RefCell<hashbrown::HashMap<u64, Rc<Outbox>>>,
+    next_conn: Cell<u64>,
     /// JSON parser scratch space, reused by every request on this core.
     pub parser: RefCell<Parser>,
     next_request: Cell<u128>,
@@ -121,9 +186,16 @@ impl Shard {
             port,
             token,
             mesh,
-            state: RefCell::new(State { store, log }),
+            state: RefCell::new(State {
+                store,
+                log,
+                subs: Default::default(),
+                ended: Vec::new(),
+            }),
             wal,
             snapshotting: Cell::new(false),
+            conns: RefCell::new(hashbrown::HashMap::new()),
+            next_conn: Cell::new(1),
             parser: RefCell::new(Parser::default()),
             next_request: Cell::new(ulid::Ulid::new().0),
             date: RefCell::new((0, String::new())),
@@ -142,10 +214,7 @@ impl Shard {
         disk: Arc<dyn Disk>,
         dir: PathBuf,
         recovered: crate::wal::recovery::Recovered,
-    ) -> std::io::Result<(
-        Shard,
-        std::sync::mpsc::Sender<crate::wal::writer::WriterMsg>,
-    )> {
+    ) -> std::io::Result<(Seed, std::sync::mpsc::Sender<crate::wal::writer::WriterMsg>)> {
         let shared = Arc::new(Shared::default());
         let tx = crate::wal::writer::spawn_writer(
             disk.clone(),
@@ -156,10 +225,17 @@ impl Shard {
         )?;
         let log = Log::new(tx.clone(), shared.clone(), recovered.seq);
         let wal = Wal { disk, dir, shared };
-        Ok((
-            Shard::new(id, config, port, token, mesh, recovered.store, log, wal),
-            tx,
-        ))
+        let seed = Seed {
+            id,
+            config,
+            port,
+            token,
+            mesh,
+            store: recovered.store,
+            log,
+            wal,
+        };
+        Ok((seed, tx))
     }
 
     /// A fresh request id.
@@ -234,7 +310,12 @@ impl Shard {
 
     /// Executes an op on this shard's own data.
     fn run_local(&self, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64)> {
-        run_guarded(|| exec::execute(&mut self.state.borrow_mut(), op, out))
+        let result = run_guarded(|| exec::execute(&mut self.state.borrow_mut(), op, out));
+        let ended = std::mem::take(&mut self.state.borrow_mut().ended);
+        if !ended.is_empty() {
+            self.end_conns(ended, Error::TenantNotFound("(deleted)".into()));
+        }
+        result
     }
 
     /// Waits until the record `seq` is durable (0: nothing to wait for).
@@ -276,6 +357,7 @@ impl Shard {
                 ShardMsg::ListTenants { reply } => {
                     let _ = reply.send(self.local_tenant_ids());
                 }
+                other => self.clone().handle_live(other),
             }
         }
     }
@@ -291,11 +373,17 @@ impl Shard {
                 seen,
             }
             .await;
-            let want_snapshot = {
+            let (want_snapshot, batches) = {
                 let mut state = self.state.borrow_mut();
                 state.log.progress();
-                state.log.bytes_since_snapshot >= self.config.snapshot_log_bytes
+                let durable = state.log.durable();
+                let batches = state.subs.take_durable(durable, self.mesh.cores());
+                (
+                    state.log.bytes_since_snapshot >= self.config.snapshot_log_bytes,
+                    batches,
+                )
             };
+            self.fan_out(batches);
             if want_snapshot && !self.snapshotting.get() {
                 self.snapshotting.set(true);
                 monoio::spawn(self.clone().snapshot());

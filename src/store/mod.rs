@@ -59,6 +59,22 @@ pub enum Change {
     },
 }
 
+impl Change {
+    /// The document a change writes: (tenant, table, id).
+    pub fn doc_target(&self) -> Option<(&str, &str, DocId)> {
+        match self {
+            Change::Insert {
+                tenant, table, id, ..
+            }
+            | Change::Patch {
+                tenant, table, id, ..
+            }
+            | Change::Delete { tenant, table, id } => Some((tenant, table, *id)),
+            _ => None,
+        }
+    }
+}
+
 /// A table: its documents in `_id` order, which is creation order.
 #[derive(Debug, Default)]
 pub struct Table {

@@ -102,6 +102,22 @@ impl TestServer {
         Self::start_with(shards, &[])
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's resident memory, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
@@ -309,7 +325,7 @@ where
                 .enable_timer()
                 .build()
                 .expect("rt");
-            let remote = Rc::new(remote);
+            let remote = Rc::new(remote.start());
             rt.block_on(async move {
                 monoio::spawn(remote.clone().serve_log());
                 remote.serve_inbox().await
@@ -322,7 +338,7 @@ where
         .build()
         .expect("rt");
     rt.block_on(async move {
-        let local = Rc::new(local);
+        let local = Rc::new(local.start());
         monoio::spawn(local.clone().serve_log());
         f(local, mesh).await
     });

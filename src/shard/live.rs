@@ -1,0 +1,248 @@
+//! The shard's side of live queries: WebSocket connections registered here, subscriptions
+//! kept on the shard that owns the tenant, and results carried back as shared bytes.
+
+use super::{Shard, ShardMsg};
+use crate::error::{Error, Result};
+use crate::query::Query;
+use crate::subs::{Batch, ConnRef, Delivery};
+use crate::ws::outbox::Outbox;
+use crate::ws::session::fatal;
+use futures_channel::oneshot;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn unavailable(to: usize) -> Error {
+    Error::Unavailable(format!("shard {to} is overloaded"))
+}
+
+fn dropped() -> Error {
+    Error::Internal("a shard dropped a request".into())
+}
+
+impl Shard {
+    fn owner(&self, tenant: &str) -> usize {
+        super::owner_of(tenant, self.mesh.cores())
+    }
+
+    /// A number for a new connection on this shard.
+    pub fn new_conn_id(&self) -> u64 {
+        let n = self.next_conn.get();
+        self.next_conn.set(n + 1);
+        n
+    }
+
+    /// Makes a connection reachable by deliveries and by ends.
+    pub fn register_conn(&self, conn: u64, outbox: Rc<Outbox>) {
+        self.conns.borrow_mut().insert(conn, outbox);
+    }
+
+    /// Forgets a closed connection.
+    pub fn unregister_conn(&self, conn: u64) {
+        self.conns.borrow_mut().remove(&conn);
+    }
+
+    /// Records a new connection with the tenant's owner; fails if the tenant does not exist.
+    pub async fn attach(&self, tenant: &str, conn: ConnRef) -> Result<()> {
+        let owner = self.owner(tenant);
+        if owner == self.id {
+            let mut state = self.state.borrow_mut();
+            state.store.tenant(tenant)?;
+            state.subs.attach(tenant, conn);
+            return Ok(());
+        }
+        let (reply, rx) = oneshot::channel();
+        let msg = ShardMsg::Attach {
+            tenant: tenant.to_string(),
+            conn,
+            reply,
+        };
+        self.mesh.send(owner, msg).map_err(|_| unavailable(owner))?;
+        rx.await.map_err(|_| dropped())?
+    }
+
+    /// Tells the tenant's owner that a connection closed.
+    pub fn detach(&self, tenant: &str, conn: ConnRef) {
+        let owner = self.owner(tenant);
+        if owner == self.id {
+            self.state.borrow_mut().subs.detach(tenant, conn);
+        } else {
+            // If the owner's inbox is full, the subscriptions stay until the tenant is
+            // deleted; results for a closed connection are dropped on arrival.
+            let _ = self.mesh.send(
+                owner,
+                ShardMsg::Detach {
+                    tenant: tenant.to_string(),
+                    conn,
+                },
+            );
+        }
+    }
+
+    /// Subscribes on the tenant's owner; returns the current result.
+    pub async fn subscribe(
+        &self,
+        tenant: &str,
+        conn: ConnRef,
+        sub: u32,
+        query: Query,
+    ) -> Result<Arc<Delivery>> {
+        let owner = self.owner(tenant);
+        if owner == self.id {
+            return self.subscribe_here(tenant, conn, sub, query);
+        }
+        let (reply, rx) = oneshot::channel();
+        let msg = ShardMsg::Subscribe {
+            tenant: tenant.to_string(),
+            conn,
+            sub,
+            query,
+            reply,
+        };
+        self.mesh.send(owner, msg).map_err(|_| unavailable(owner))?;
+        rx.await.map_err(|_| dropped())?
+    }
+
+    fn subscribe_here(
+        &self,
+        tenant: &str,
+        conn: ConnRef,
+        sub: u32,
+        query: Query,
+    ) -> Result<Arc<Delivery>> {
+        let mut state = self.state.borrow_mut();
+        state.store.tenant(tenant)?;
+        let seq = state.log.seq();
+        let super::State { store, subs, .. } = &mut *state;
+        Ok(subs.subscribe(store, tenant, conn, sub, query, seq))
+    }
+
+    /// Ends a subscription on the tenant's owner.
+    pub fn unsubscribe(&self, tenant: &str, conn: ConnRef, sub: u32) {
+        let owner = self.owner(tenant);
+        if owner == self.id {
+            self.state.borrow_mut().subs.unsubscribe(tenant, conn, sub);
+        } else {
+            let _ = self.mesh.send(
+                owner,
+                ShardMsg::Unsubscribe {
+                    tenant: tenant.to_string(),
+                    conn,
+                    sub,
+                },
+            );
+        }
+    }
+
+    /// Sends new results to the shards of their subscribers (this one directly).
+    pub(super) fn fan_out(&self, batches: Vec<Batch>) {
+        for (to, batch) in batches.into_iter().enumerate() {
+            if batch.is_empty() {
+                continue;
+            }
+            if to == self.id {
+                self.deliver(batch);
+            } else if self.mesh.send(to, ShardMsg::Deliver { batch }).is_err() {
+                eprintln!(
+                    "nimbus: shard {}: inbox of shard {to} full; live results dropped",
+                    self.id
+                );
+            }
+        }
+    }
+
+    fn deliver(&self, batch: Batch) {
+        let conns = self.conns.borrow();
+        for (conn, sub, delivery) in batch {
+            if let Some(outbox) = conns.get(&conn) {
+                outbox.push_result(sub, delivery);
+            }
+        }
+    }
+
+    /// Ends connections (here or on their shards) with `fatal_error` `error`.
+    pub(super) fn end_conns(&self, conns: Vec<ConnRef>, error: Error) {
+        for c in conns {
+            if c.shard == self.id {
+                self.end_conn(c.conn, &error);
+            } else {
+                let _ = self.mesh.send(
+                    c.shard,
+                    ShardMsg::EndConn {
+                        conn: c.conn,
+                        error: error.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    fn end_conn(&self, conn: u64, error: &Error) {
+        let outbox = self.conns.borrow().get(&conn).cloned();
+        if let Some(outbox) = outbox {
+            let code = if matches!(error, Error::Unavailable(_)) {
+                1001
+            } else {
+                1008
+            };
+            fatal(self, &outbox, error, code);
+        }
+    }
+
+    /// Ends every WebSocket on this shard with `service.unavailable` and waits (at most a
+    /// second) for their queues to drain.
+    pub async fn close_all_sockets(&self) {
+        let all: Vec<Rc<Outbox>> = self.conns.borrow().values().cloned().collect();
+        let e = Error::Unavailable("the server is shutting down".into());
+        for o in &all {
+            fatal(self, o, &e, 1001);
+        }
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < deadline && !self.conns.borrow().is_empty() {
+            monoio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Handles the live-query messages of the inbox.
+    pub(super) fn handle_live(self: Rc<Self>, msg: ShardMsg) {
+        match msg {
+            ShardMsg::Attach {
+                tenant,
+                conn,
+                reply,
+            } => {
+                let result = {
+                    let mut state = self.state.borrow_mut();
+                    let exists = state.store.tenant(&tenant).map(|_| ());
+                    if exists.is_ok() {
+                        state.subs.attach(&tenant, conn);
+                    }
+                    exists
+                };
+                let _ = reply.send(result);
+            }
+            ShardMsg::Detach { tenant, conn } => self.state.borrow_mut().subs.detach(&tenant, conn),
+            ShardMsg::Subscribe {
+                tenant,
+                conn,
+                sub,
+                query,
+                reply,
+            } => {
+                let _ = reply.send(self.subscribe_here(&tenant, conn, sub, query));
+            }
+            ShardMsg::Unsubscribe { tenant, conn, sub } => {
+                self.state.borrow_mut().subs.unsubscribe(&tenant, conn, sub);
+            }
+            ShardMsg::Deliver { batch } => self.deliver(batch),
+            ShardMsg::EndConn { conn, error } => self.end_conn(conn, &error),
+            ShardMsg::Shutdown { ack } => {
+                monoio::spawn(async move {
+                    self.close_all_sockets().await;
+                    let _ = ack.send(());
+                });
+            }
+            ShardMsg::Execute { .. } | ShardMsg::ListTenants { .. } => {}
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! The subscription index of one shard: which live queries exist on its tenants, who
+//! subscribed to them, and what each one's current result is.
+//!
+//! Subscriptions with the same query (by [`Query::key`]) form one group: one evaluation and
+//! one serialised result, shared (`Arc`) by every subscriber on every shard. On each commit,
+//! only groups on the changed table whose filters match the old or the new version of the
+//! changed document are evaluated again (a document that matches neither cannot enter or
+//! leave the result); a group whose result bytes did not change sends nothing. Results are
+//! handed out only once the commit that produced them is durable.
+//!
+//! Invariant: synchronous, no I/O; the shard does the sending.
+
+use crate::ids::DocId;
+use crate::query::{matches, run, Query};
+use crate::store::{Doc, Store};
+use std::sync::Arc;
+
+type Map<K, V> = hashbrown::HashMap<K, V, ahash::RandomState>;
+
+/// A WebSocket connection: the shard it lives on and its number there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnRef {
+    pub shard: usize,
+    pub conn: u64,
+}
+
+/// One result of a live query, shared by all its subscribers.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The JSON array of the result's documents.
+    pub data: Box<[u8]>,
+    /// The commit sequence number that produced this result.
+    pub version: u64,
+}
+
+/// What goes to one shard after a commit: (connection, subscription, result).
+pub type Batch = Vec<(u64, u32, Arc<Delivery>)>;
+
+struct Group {
+    query: Query,
+    members: Vec<(ConnRef, u32)>,
+    current: Arc<Delivery>,
+    /// The changed document matched before the change (set between `before` and `after`).
+    touched: bool,
+    /// `current` has not been handed out yet.
+    pending: bool,
+}
+
+#[derive(Default)]
+struct TenantSubs {
+    groups: Map<Vec<u8>, Group>,
+    /// Every connection of the tenant, subscribed or not.
+    conns: Vec<ConnRef>,
+}
+
+/// A shard's subscriptions, by tenant.
+#[derive(Default)]
+pub struct Subs {
+    tenants: Map<String, TenantSubs>,
+}
+
+fn evaluate(store: &Store, tenant: &str, query: &Query, version: u64) -> Arc<Delivery> {
+    let mut data = Vec::with_capacity(256);
+    data.push(b'[');
+    if let Ok(t) = store.tenant(tenant) {
+        for (n, d) in run(t.table(&query.table), query).iter().enumerate() {
+            if n > 0 {
+                data.push(b',');
+            }
+            data.extend_from_slice(d.json());
+        }
+    }
+    data.push(b']');
+    Arc::new(Delivery {
+        data: data.into_boxed_slice(),
+        version,
+    })
+}
+
+fn doc<'a>(store: &'a Store, tenant: &str, table: &str, id: DocId) -> Option<&'a Doc> {
+    store.tenant(tenant).ok()?.table(table)?.docs.get(&id)
+}
+
+impl Subs {
+    /// Records a connection of `tenant` (so deleting the tenant can end it).
+    pub fn attach(&mut self, tenant: &str, conn: ConnRef) {
+        let t = self.tenants.entry(tenant.to_string()).or_default();
+        if !t.conns.contains(&conn) {
+            t.conns.push(conn);
+        }
+    }
+
+    /// Forgets a connection and all its subscriptions.
+    pub fn detach(&mut self, tenant: &str, conn: ConnRef) {
+        if let Some(t) = self.tenants.get_mut(tenant) {
+            t.conns.retain(|c| *c != conn);
+            for g in t.groups.values_mut() {
+                g.members.retain(|(c, _)| *c != conn);
+            }
+            t.groups.retain(|_, g| !g.members.is_empty());
+        }
+    }
+
+    /// Subscribes; returns the current result (evaluated now if nobody had this query).
+    pub fn subscribe(
+        &mut self,
+        store: &Store,
+        tenant: &str,
+        conn: ConnRef,
+        sub: u32,
+        query: Query,
+        seq: u64,
+    ) -> Arc<Delivery> {
+        let t = self.tenants.entry(tenant.to_string()).or_default();
+        let key = query.key();
+        let group = t.groups.entry(key).or_insert_with(|| Group {
+            current: evaluate(store, tenant, &query, seq),
+            query,
+            members: Vec::new(),
+            touched: false,
+            pending: false,
+        });
+        group.members.push((conn, sub));
+        group.current.clone()
+    }
+
+    /// Ends one subscription.
+    pub fn unsubscribe(&mut self, tenant: &str, conn: ConnRef, sub: u32) {
+        if let Some(t) = self.tenants.get_mut(tenant) {
+            for g in t.groups.values_mut() {
+                g.members.retain(|m| *m != (conn, sub));
+            }
+            t.groups.retain(|_, g| !g.members.is_empty());
+        }
+    }
+
+    /// Whether `tenant` has any live query.
+    pub fn watches(&self, tenant: &str) -> bool {
+        self.tenants
+            .get(tenant)
+            .is_some_and(|t| !t.groups.is_empty())
+    }
+
+    /// Before a change to document `id` of `table`: notes the groups it matches now.
+    pub fn before(&mut self, store: &Store, tenant: &str, table: &str, id: DocId) {
+        let Some(t) = self.tenants.get_mut(tenant) else {
+            return;
+        };
+        let old = doc(store, tenant, table, id);
+        for g in t.groups.values_mut() {
+            g.touched = g.query.table == table && old.is_some_and(|d| matches(d, &g.query.filters));
+        }
+    }
+
+    /// After the change (commit `seq`): evaluates the groups it can affect again.
+    pub fn after(&mut self, store: &Store, tenant: &str, table: &str, id: DocId, seq: u64) {
+        let Some(t) = self.tenants.get_mut(tenant) else {
+            return;
+        };
+        let new = doc(store, tenant, table, id);
+        for g in t.groups.values_mut() {
+            let affected = g.touched
+                || (g.query.table == table && new.is_some_and(|d| matches(d, &g.query.filters)));
+            g.touched = false;
+            if !affected {
+                continue;
+            }
+            let next = evaluate(store, tenant, &g.query, seq);
+            if next.data != g.current.data {
+                g.current = next;
+                g.pending = true;
+            }
+        }
+    }
+
+    /// The tenant was deleted: forgets it and returns its connections, to be ended.
+    pub fn drop_tenant(&mut self, tenant: &str) -> Vec<ConnRef> {
+        self.tenants
+            .remove(tenant)
+            .map(|t| t.conns)
+            .unwrap_or_default()
+    }
+
+    /// Whether any result waits to be handed out.
+    pub fn has_pending(&self) -> bool {
+        self.tenants
+            .values()
+            .any(|t| t.groups.values().any(|g| g.pending))
+    }
+
+    /// Hands out every new result whose commit is durable, grouped by destination shard.
+    pub fn take_durable(&mut self, durable_seq: u64, shards: usize) -> Vec<Batch> {
+        let mut out: Vec<Batch> = (0..shards).map(|_| Vec::new()).collect();
+        for t in self.tenants.values_mut() {
+            for g in t.groups.values_mut() {
+                if !g.pending || g.current.version > durable_seq {
+                    continue;
+                }
+                g.pending = false;
+                for (c, sub) in &g.members {
+                    if let Some(b) = out.get_mut(c.shard) {
+                        b.push((c.conn, *sub, g.current.clone()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Live groups and subscribers, for tests and metrics.
+    pub fn counts(&self) -> (usize, usize) {
+        let groups = self.tenants.values().map(|t| t.groups.len()).sum();
+        let members = self
+            .tenants
+            .values()
+            .flat_map(|t| t.groups.values())
+            .map(|g| g.members.len())
+            .sum();
+        (groups, members)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::parse_once;
+    use crate::store::Change;
+    use crate::value::Value;
+
+    fn q(text: &str) -> Query {
+        Query::from_value(&parse_once(text.as_bytes()).expect("json")).expect("query")
+    }
+
+    fn insert(store: &mut Store, subs: &mut Subs, id: u128, n: i64, seq: u64) {
+        let id = DocId(id << 80);
+        subs.before(store, "t", "m", id);
+        store
+            .commit(Change::Insert {
+                tenant: "t".into(),
+                table: "m".into(),
+                id,
+                at_ms: 1,
+                fields: vec![("n".into(), Value::Int(n))],
+            })
+            .expect("insert");
+        subs.after(store, "t", "m", id, seq);
+    }
+
+    #[test]
+    fn shares_groups_and_skips_unaffected_queries() {
+        let mut store = Store::default();
+        store
+            .commit(Change::CreateTenant { tenant: "t".into() })
+            .expect("tenant");
+        let mut subs = Subs::default();
+        let c = |n: usize| ConnRef {
+            shard: n % 2,
+            conn: n as u64,
+        };
+        let big = r#"{"table":"m","filters":[{"field":"n","op":"gt","value":10}]}"#;
+        for n in 0..4 {
+            subs.subscribe(&store, "t", c(n), 1, q(big), 0);
+        }
+        let small = subs.subscribe(
+            &store,
+            "t",
+            c(9),
+            2,
+            q(r#"{"table":"m","filters":[{"field":"n","op":"lt","value":10}]}"#),
+            0,
+        );
+        assert_eq!(&*small.data, b"[]");
+        assert_eq!(subs.counts(), (2, 5));
+
+        insert(&mut store, &mut subs, 1, 50, 7);
+        let out = subs.take_durable(6, 2);
+        assert!(out.iter().all(Vec::is_empty), "not durable yet");
+        let out = subs.take_durable(7, 2);
+        assert_eq!(
+            out[0].len() + out[1].len(),
+            4,
+            "only the `gt` group's members"
+        );
+        assert!(
+            Arc::ptr_eq(&out[0][0].2, &out[1][0].2),
+            "one shared payload"
+        );
+        assert_eq!(out[0][0].2.version, 7);
+        assert!(
+            subs.take_durable(9, 2).iter().all(Vec::is_empty),
+            "sent once"
+        );
+
+        subs.unsubscribe("t", c(9), 2);
+        subs.detach("t", c(0));
+        assert_eq!(subs.counts(), (1, 3));
+        assert_eq!(subs.drop_tenant("t").len(), 0);
+    }
+}
