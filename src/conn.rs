@@ -163,7 +163,7 @@ impl Conn {
             .await;
             self.start += total;
             if let Some(up) = upgrade {
-                write_switching(&mut self.out, &up.accept);
+                write_switching(&mut self.out, &up.accept, !up.echo);
                 if !self.flush(stream, idle).await {
                     return None;
                 }
@@ -311,10 +311,13 @@ async fn respond(
 }
 
 /// The `101` answer to a WebSocket upgrade.
-fn write_switching(out: &mut Vec<u8>, accept: &str) {
+fn write_switching(out: &mut Vec<u8>, accept: &str, nimbus: bool) {
     out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
     out.extend_from_slice(accept.as_bytes());
-    out.extend_from_slice(b"\r\nSec-WebSocket-Protocol: nimbus.v2\r\n\r\n");
+    if nimbus {
+        out.extend_from_slice(b"\r\nSec-WebSocket-Protocol: nimbus.v2");
+    }
+    out.extend_from_slice(b"\r\n\r\n");
 }
 
 /// Checks a `GET /ws` and registers the connection with its tenant's shard.
@@ -360,6 +363,7 @@ async fn upgrade(shard: &Shard, head: &Head, head_bytes: &[u8], target: &str) ->
         conn,
         session_id,
         accept: crate::ws::accept_key(key),
+        echo: false,
     })
 }
 
@@ -424,6 +428,21 @@ async fn answer(
     let target = std::str::from_utf8(&head_bytes[head.target.clone()])
         .map_err(|_| Error::InvalidInput("request target is not UTF-8".into()))?;
     let path = path_of(target);
+    #[cfg(feature = "autobahn")]
+    if path == "/" && head.upgrade_websocket && head.ws_version_13 {
+        if let Some(key) = &head.ws_key {
+            let accept = crate::ws::accept_key(&head_bytes[key.clone()]);
+            let conn = shard.new_conn_id();
+            *upgrade_slot = Some(Upgrade {
+                tenant: String::new(),
+                conn,
+                session_id: String::new(),
+                accept,
+                echo: true,
+            });
+            return Ok(101);
+        }
+    }
     let found = route(path);
     if found != Some(Route::Health) {
         let token = shard.token.as_bytes();

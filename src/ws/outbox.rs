@@ -20,6 +20,8 @@ const OTHER_FRAMES_MAX: usize = 1024;
 pub enum Out {
     /// A text frame of JSON.
     Text(Vec<u8>),
+    /// A binary frame (only the conformance echo session sends these).
+    Binary(Vec<u8>),
     /// The latest result of subscription `sub`.
     Result { sub: u32, delivery: Arc<Delivery> },
     /// A pong answering a ping.
@@ -81,6 +83,21 @@ impl Outbox {
         }
         self.others.set(self.others.get() + 1);
         self.queue.borrow_mut().push_back(Out::Text(frame));
+        self.wake_writer();
+        true
+    }
+
+    /// Queues a binary frame, under the same cap as text frames.
+    pub fn push_binary(&self, frame: Vec<u8>) -> bool {
+        if self.closing.get() {
+            return true;
+        }
+        if self.others.get() >= OTHER_FRAMES_MAX {
+            self.close(1008, "too many unread frames");
+            return false;
+        }
+        self.others.set(self.others.get() + 1);
+        self.queue.borrow_mut().push_back(Out::Binary(frame));
         self.wake_writer();
         true
     }
@@ -196,7 +213,7 @@ impl Future for Next<'_> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Out>> {
         let o = self.outbox;
         if let Some(item) = o.queue.borrow_mut().pop_front() {
-            if matches!(item, Out::Text(_) | Out::Pong(_)) {
+            if matches!(item, Out::Text(_) | Out::Binary(_) | Out::Pong(_)) {
                 o.others.set(o.others.get().saturating_sub(1));
             }
             return Poll::Ready(Some(item));

@@ -31,6 +31,8 @@ pub struct Upgrade {
     pub session_id: String,
     /// The `Sec-WebSocket-Accept` value.
     pub accept: String,
+    /// A conformance-test echo session (feature `autobahn`), not `nimbus.v2`.
+    pub echo: bool,
 }
 
 /// A stream that first yields bytes that arrived with the upgrade request.
@@ -95,7 +97,11 @@ pub fn fatal(shard: &Shard, outbox: &Outbox, e: &Error, close_code: u16) {
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream, leftover: Vec<u8>, up: Upgrade) {
     let outbox = Rc::new(Outbox::default());
     shard.register_conn(up.conn, outbox.clone());
-    outbox.push_text(frames::hello(&up.session_id));
+    if !up.echo {
+        if !up.echo {
+            outbox.push_text(frames::hello(&up.session_id));
+        }
+    }
     if let Ok(io) = stream.try_into_poll_io() {
         let (r, w) = tokio::io::split(Prefixed {
             pre: leftover,
@@ -103,25 +109,78 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, leftover: Vec<u8>, up: U
             inner: io,
         });
         let (mut rd, mut wr) = fastwebsockets::after_handshake_split(r, w, Role::Server);
-        rd.set_max_message_size(shard.config.ws_message_size_max);
+        // The conformance echo takes Autobahn's largest messages (16 MiB); nimbus.v2 its limit.
+        rd.set_max_message_size(if up.echo {
+            32 << 20
+        } else {
+            shard.config.ws_message_size_max
+        });
         rd.set_auto_close(true);
         rd.set_auto_pong(true);
         wr.set_writev(true);
         let rd = FragmentCollectorRead::new(rd);
         let timeout = Duration::from_millis(shard.config.ws_write_timeout_ms);
         let writer = monoio::spawn(write_loop(wr, outbox.clone(), timeout));
-        read_loop(&shard, rd, &outbox, &up).await;
+        if up.echo {
+            echo_loop(rd, &outbox).await;
+        } else {
+            read_loop(&shard, rd, &outbox, &up).await;
+        }
         outbox.end();
         writer.await;
     }
     shard.unregister_conn(up.conn);
-    shard.detach(
-        &up.tenant,
-        ConnRef {
+    if !up.echo {
+        let me = ConnRef {
             shard: shard.id,
             conn: up.conn,
-        },
-    );
+        };
+        shard.detach(&up.tenant, me);
+    }
+}
+
+/// Sends control frames the reader owes the peer (pong, close echo) through the outbox.
+fn obligated(outbox: &Outbox, f: &Frame<'_>) -> std::future::Ready<Result<(), io::Error>> {
+    match f.opcode {
+        OpCode::Pong => outbox.push_pong(f.payload.to_vec()),
+        OpCode::Close => {
+            // A control frame carries at most 125 bytes (RFC 6455 §5.5).
+            let code = match f.payload.len() {
+                0 | 1 => 1000,
+                126.. => 1002,
+                _ => u16::from_be_bytes([f.payload[0], f.payload[1]]),
+            };
+            outbox.close(code, "");
+        }
+        _ => {}
+    }
+    std::future::ready(Ok(()))
+}
+
+/// Echoes every message back: the conformance-test session.
+async fn echo_loop<S: AsyncRead + Unpin>(mut rd: FragmentCollectorRead<S>, outbox: &Outbox) {
+    loop {
+        let mut send = |f: Frame<'_>| obligated(outbox, &f);
+        let frame = match race(rd.read_frame(&mut send), outbox.ended()).await {
+            Either::Left(Ok(f)) => f,
+            Either::Left(Err(e)) => {
+                if let Some(code) = close_code(&e) {
+                    outbox.close(code, "");
+                }
+                return;
+            }
+            Either::Right(()) => return,
+        };
+        let ok = match frame.opcode {
+            OpCode::Text => outbox.push_text(frame.payload.to_vec()),
+            OpCode::Binary => outbox.push_binary(frame.payload.to_vec()),
+            OpCode::Close => return,
+            _ => true,
+        };
+        if !ok {
+            return;
+        }
+    }
 }
 
 async fn write_loop<S: AsyncWrite + Unpin>(
@@ -134,6 +193,7 @@ async fn write_loop<S: AsyncWrite + Unpin>(
         let mut last = false;
         let frame = match item {
             Out::Text(t) => Frame::text(Payload::Owned(t)),
+            Out::Binary(b) => Frame::binary(Payload::Owned(b)),
             Out::Result { sub, delivery } => {
                 let Some(request_id) = outbox.request_id(sub) else {
                     continue;
@@ -194,20 +254,7 @@ async fn read_loop<S: AsyncRead + Unpin>(
         scratch: Vec::new(),
     };
     loop {
-        let mut send = |f: Frame<'_>| {
-            match f.opcode {
-                OpCode::Pong => outbox.push_pong(f.payload.to_vec()),
-                OpCode::Close => {
-                    let code = match f.payload.len() {
-                        0 | 1 => 1000,
-                        _ => u16::from_be_bytes([f.payload[0], f.payload[1]]),
-                    };
-                    outbox.close(code, "");
-                }
-                _ => {}
-            }
-            std::future::ready(Ok::<(), io::Error>(()))
-        };
+        let mut send = |f: Frame<'_>| obligated(outbox, &f);
         let read = rd.read_frame(&mut send);
         let frame = if state.hello_done {
             match race(read, outbox.ended()).await {
