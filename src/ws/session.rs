@@ -98,9 +98,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, leftover: Vec<u8>, up: U
     let outbox = Rc::new(Outbox::default());
     shard.register_conn(up.conn, outbox.clone());
     if !up.echo {
-        if !up.echo {
-            outbox.push_text(frames::hello(&up.session_id));
-        }
+        outbox.push_text(frames::hello(&up.session_id));
     }
     if let Ok(io) = stream.try_into_poll_io() {
         let (r, w) = tokio::io::split(Prefixed {
