@@ -54,6 +54,8 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
     };
     match conn.run(&shard, &mut stream).await {
         Some((upgrade, leftover)) => {
+            // The HTTP buffers are not needed by a WebSocket; an idle socket keeps only its own.
+            drop(conn);
             crate::ws::session::serve(shard, stream, leftover, upgrade).await
         }
         None => conn.linger_close(&mut stream).await,
