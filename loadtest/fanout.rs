@@ -16,7 +16,10 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 fn now_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -31,23 +34,44 @@ fn rss_kib(pid: u32) -> u64 {
 /// The value of `"t":` in the first document of a result frame.
 fn stamp(text: &str) -> Option<u64> {
     let at = text.find("\"t\":")? + 4;
-    let digits: String = text[at..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    let digits: String = text[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
     digits.parse().ok()
 }
 
-async fn subscriber(url: String, token: String, tenant: String, lat: Arc<Mutex<Vec<u32>>>, frames: Arc<AtomicU64>, ready: Arc<AtomicU64>, stop: Arc<AtomicU64>) {
+async fn subscriber(
+    url: String,
+    token: String,
+    tenant: String,
+    lat: Arc<Mutex<Vec<u32>>>,
+    frames: Arc<AtomicU64>,
+    ready: Arc<AtomicU64>,
+    stop: Arc<AtomicU64>,
+) {
     let ws_url = format!("{}/ws?tenant_id={tenant}", url.replacen("http", "ws", 1));
     let mut req = match ws_url.into_client_request() {
         Ok(r) => r,
         Err(_) => return,
     };
-    req.headers_mut().insert("Sec-WebSocket-Protocol", "nimbus.v2".parse().expect("header"));
-    req.headers_mut().insert("Authorization", format!("Bearer {token}").parse().expect("header"));
-    let Ok((mut ws, _)) = tokio_tungstenite::connect_async(req).await else { return };
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "nimbus.v2".parse().expect("header"),
+    );
+    req.headers_mut().insert(
+        "Authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    let Ok((mut ws, _)) = tokio_tungstenite::connect_async(req).await else {
+        return;
+    };
     let _ = ws.next().await; // hello
     let hello = r#"{"type":"client_hello","protocol":"nimbus.v2"}"#;
     let sub = r#"{"type":"subscribe","request_id":"f","query":{"table":"ticks","filters":[],"order":{"field":"_creationTime","direction":"desc"},"limit":1}}"#;
-    if ws.send(Message::Text(hello.into())).await.is_err() || ws.send(Message::Text(sub.into())).await.is_err() {
+    if ws.send(Message::Text(hello.into())).await.is_err()
+        || ws.send(Message::Text(sub.into())).await.is_err()
+    {
         return;
     }
     let _ = ws.next().await; // the first result
@@ -84,14 +108,20 @@ async fn insert(conn: &mut tokio::net::TcpStream, host: &str, token: &str, tenan
     let mut buf = [0u8; 1024];
     let mut got = Vec::new();
     loop {
-        let Ok(n) = conn.read(&mut buf).await else { return false };
+        let Ok(n) = conn.read(&mut buf).await else {
+            return false;
+        };
         if n == 0 {
             return false;
         }
         got.extend_from_slice(&buf[..n]);
         if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&got[..end]).to_string();
-            let len: usize = head.lines().find_map(|l| l.strip_prefix("Content-Length: ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
             if got.len() >= end + 4 + len {
                 return head.starts_with("HTTP/1.1 201");
             }
@@ -117,7 +147,11 @@ fn main() {
     let rate: f64 = args[5].parse().expect("RATE");
     let seconds: f64 = args[6].parse().expect("SECONDS");
     let pid: Option<u32> = args.get(7).and_then(|p| p.parse().ok());
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async move {
         let before = pid.map(rss_kib).unwrap_or(0);
         let lat = Arc::new(Mutex::new(Vec::new()));

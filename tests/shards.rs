@@ -108,3 +108,66 @@ fn epoll_driver_serves_the_same_api() {
     assert_eq!(common::read_response(&mut c).expect("first").0, 200);
     assert_eq!(common::read_response(&mut c).expect("second").0, 200);
 }
+
+/// A live query whose tenant is on shard 1, for a connection on shard 0: the subscription is
+/// made over the mesh and the result comes back over it as shared bytes.
+#[test]
+fn a_live_result_crosses_from_the_owner_to_the_connection_shard() {
+    use nimbus::query::Query;
+    use nimbus::subs::ConnRef;
+    use nimbus::ws::outbox::{Out, Outbox};
+    let remote = (0..)
+        .map(|i| format!("live-{i}"))
+        .find(|t| owner_of(t, 2) == 1)
+        .expect("tenant");
+    common::with_bare_shards(64, true, |shard0, _mesh| async move {
+        let mut body = Vec::new();
+        shard0
+            .execute(
+                Op::CreateTenant {
+                    tenant: remote.clone(),
+                },
+                &mut body,
+            )
+            .await
+            .expect("create");
+        let outbox = std::rc::Rc::new(Outbox::default());
+        let conn = shard0.new_conn_id();
+        shard0.register_conn(conn, outbox.clone());
+        let me = ConnRef { shard: 0, conn };
+        shard0.attach(&remote, me).await.expect("attach");
+        let q = nimbus::json::parse_once(br#"{"table":"m","filters":[]}"#).expect("json");
+        let first = shard0
+            .subscribe(&remote, me, 1, Query::from_value(&q).expect("query"))
+            .await
+            .expect("subscribe");
+        assert_eq!(&*first.data, b"[]");
+        outbox.add_sub(1, b"\"r\"".to_vec());
+        outbox.push_result(1, first.clone());
+        let _ = outbox.next().await;
+        let insert = Op::Insert {
+            tenant: remote.clone(),
+            table: "m".into(),
+            id: None,
+            fields: vec![("x".into(), nimbus::value::Value::Int(1))],
+        };
+        body.clear();
+        shard0.execute(insert, &mut body).await.expect("insert");
+        let pushed = monoio::time::timeout(std::time::Duration::from_secs(5), outbox.next())
+            .await
+            .expect("a result in time");
+        match pushed {
+            Some(Out::Result { sub: 1, delivery }) => {
+                assert!(delivery.version > first.version);
+                assert!(String::from_utf8_lossy(&delivery.data).contains("\"x\":1"));
+            }
+            _ => panic!("expected a result"),
+        }
+        // An unknown tenant cannot be attached to.
+        let ghost = (0..)
+            .map(|i| format!("ghost-{i}"))
+            .find(|t| owner_of(t, 2) == 1)
+            .expect("tenant");
+        assert!(shard0.attach(&ghost, me).await.is_err());
+    });
+}

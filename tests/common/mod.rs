@@ -340,6 +340,7 @@ where
     rt.block_on(async move {
         let local = Rc::new(local.start());
         monoio::spawn(local.clone().serve_log());
+        monoio::spawn(local.clone().serve_inbox());
         f(local, mesh).await
     });
 }
