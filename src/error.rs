@@ -94,7 +94,8 @@ impl Error {
         )
     }
 
-    fn message(&self) -> String {
+    /// The human-readable message (no code).
+    pub fn message(&self) -> String {
         match self {
             Error::InvalidInput(m) | Error::BadFraming(m) | Error::Conflict(m) => m.clone(),
             Error::NotFound(m) | Error::Forbidden(m) | Error::Unavailable(m) => m.clone(),

@@ -29,6 +29,7 @@ pub mod json;
 pub mod mesh;
 pub mod ops;
 pub mod query;
+pub mod schedule;
 pub mod server;
 pub mod shard;
 pub mod store;

@@ -10,7 +10,7 @@ use crate::http::route::Route;
 use crate::ids::{valid_table_name, valid_tenant_id, DocId};
 use crate::json::Parser;
 use crate::query::Query;
-use crate::store::TableSchema;
+use crate::store::{Mutation, TableSchema};
 use crate::value::{Object, Value};
 
 /// A request for the shard that owns `tenant`.
@@ -74,6 +74,35 @@ pub enum Op {
         tenant: String,
         table: String,
     },
+    ScheduleJob {
+        tenant: String,
+        run_after_ms: u64,
+        mutation: Mutation,
+    },
+    ListJobs {
+        tenant: String,
+    },
+    CancelJob {
+        tenant: String,
+        id: DocId,
+    },
+    JobHistory {
+        tenant: String,
+        id: DocId,
+    },
+    CreateCron {
+        tenant: String,
+        name: String,
+        seconds: u64,
+        mutation: Mutation,
+    },
+    ListCrons {
+        tenant: String,
+    },
+    DeleteCron {
+        tenant: String,
+        name: String,
+    },
 }
 
 impl Op {
@@ -92,7 +121,14 @@ impl Op {
             | Op::GetSchemas { tenant }
             | Op::GetSchema { tenant, .. }
             | Op::PutSchema { tenant, .. }
-            | Op::DeleteSchema { tenant, .. } => tenant,
+            | Op::DeleteSchema { tenant, .. }
+            | Op::ScheduleJob { tenant, .. }
+            | Op::ListJobs { tenant }
+            | Op::CancelJob { tenant, .. }
+            | Op::JobHistory { tenant, .. }
+            | Op::CreateCron { tenant, .. }
+            | Op::ListCrons { tenant }
+            | Op::DeleteCron { tenant, .. } => tenant,
         }
     }
 }
@@ -108,10 +144,10 @@ impl Op {
     }
 }
 
-/// Decodes a mutation object (WebSocket `mutate`, scheduled jobs, crons):
+/// Reads a mutation object (scheduled jobs, crons, WebSocket `mutate`):
 /// `{"type":"insert","table","fields","id"?}`, `{"type":"update","table","id","patch"}`,
 /// `{"type":"delete","table","id"}`.
-pub fn decode_mutation(tenant_id: &str, m: &Value) -> Result<Op> {
+pub fn parse_mutation(m: &Value) -> Result<Mutation> {
     if m.as_object().is_none() {
         return Err(bad("a mutation must be an object with a `type`"));
     }
@@ -127,12 +163,10 @@ pub fn decode_mutation(tenant_id: &str, m: &Value) -> Result<Op> {
         Some(_) => return Err(bad("mutation.id must be a document id string")),
     };
     let need_id = || id.ok_or_else(|| bad("mutation.id is required"));
-    let tenant = tenant(tenant_id)?;
     match take(&mut m, "type") {
         Some(Value::Str(t)) if &*t == "insert" => {
             let fields = user_fields(take(&mut m, "fields"), "mutation.fields")?;
-            Ok(Op::Insert {
-                tenant,
+            Ok(Mutation::Insert {
                 table: name,
                 id,
                 fields,
@@ -140,15 +174,13 @@ pub fn decode_mutation(tenant_id: &str, m: &Value) -> Result<Op> {
         }
         Some(Value::Str(t)) if &*t == "update" => {
             let patch = user_fields(take(&mut m, "patch"), "mutation.patch")?;
-            Ok(Op::Patch {
-                tenant,
+            Ok(Mutation::Update {
                 table: name,
                 id: need_id()?,
                 patch,
             })
         }
-        Some(Value::Str(t)) if &*t == "delete" => Ok(Op::Delete {
-            tenant,
+        Some(Value::Str(t)) if &*t == "delete" => Ok(Mutation::Delete {
             table: name,
             id: need_id()?,
         }),
@@ -156,6 +188,40 @@ pub fn decode_mutation(tenant_id: &str, m: &Value) -> Result<Op> {
             "unknown mutation type `{t}` (insert, update, delete)"
         ))),
         _ => Err(bad("mutation.type is required (insert, update, delete)")),
+    }
+}
+
+/// A mutation of `tenant` as the op that performs it now.
+pub fn decode_mutation(tenant_id: &str, m: &Value) -> Result<Op> {
+    let tenant = tenant(tenant_id)?;
+    Ok(match parse_mutation(m)? {
+        Mutation::Insert { table, id, fields } => Op::Insert {
+            tenant,
+            table,
+            id,
+            fields,
+        },
+        Mutation::Update { table, id, patch } => Op::Patch {
+            tenant,
+            table,
+            id,
+            patch,
+        },
+        Mutation::Delete { table, id } => Op::Delete { tenant, table, id },
+    })
+}
+
+fn cron_name(name: &str) -> Result<String> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(bad(format!(
+            "invalid cron name `{name}` (1-64 of A-Z a-z 0-9 _ . : -)"
+        )))
     }
 }
 
@@ -192,6 +258,10 @@ fn table(name: &str) -> Result<String> {
             "invalid table name `{name}` (1-64 chars, [A-Za-z][A-Za-z0-9_]*)"
         )))
     }
+}
+
+fn job_id(id: &str) -> Result<DocId> {
+    DocId::parse(id).ok_or_else(|| bad(format!("invalid job id `{id}`")))
 }
 
 fn doc_id(id: &str) -> Result<DocId> {
@@ -340,6 +410,67 @@ pub fn decode(
             let schema = TableSchema::from_value(&body_object(parser, body)?, &tb)?;
             Op::PutSchema { tenant: t, schema }
         }
+        (Route::Schedule(t), Post) => {
+            let t = tenant(t)?;
+            let v = body_object(parser, body)?;
+            let run_after_ms = match v.get("run_after_ms") {
+                Some(n) => n
+                    .as_u64()
+                    .ok_or_else(|| bad("`run_after_ms` must be an integer >= 0"))?,
+                None => return Err(bad("`run_after_ms` is required")),
+            };
+            let mutation = parse_mutation(
+                v.get("mutation")
+                    .ok_or_else(|| bad("`mutation` is required"))?,
+            )?;
+            Op::ScheduleJob {
+                tenant: t,
+                run_after_ms,
+                mutation,
+            }
+        }
+        (Route::Schedule(t), _) if read => Op::ListJobs { tenant: tenant(t)? },
+        (Route::Job(t, id), Delete) => Op::CancelJob {
+            tenant: tenant(t)?,
+            id: job_id(id)?,
+        },
+        (Route::JobHistory(t, id), _) if read => Op::JobHistory {
+            tenant: tenant(t)?,
+            id: job_id(id)?,
+        },
+        (Route::Crons(t), Post) => {
+            let t = tenant(t)?;
+            let v = body_object(parser, body)?;
+            let name = match v.get("name") {
+                Some(Value::Str(n)) => cron_name(n)?,
+                _ => return Err(bad("`name` is required and must be a string")),
+            };
+            let schedule = v
+                .get("schedule")
+                .ok_or_else(|| bad("`schedule` is required"))?;
+            if schedule.get("type").and_then(Value::as_str) != Some("interval") {
+                return Err(bad("schedule.type must be \"interval\""));
+            }
+            let seconds = match schedule.get("seconds").and_then(Value::as_u64) {
+                Some(s) if s >= 1 => s,
+                _ => return Err(bad("schedule.seconds must be an integer >= 1")),
+            };
+            let mutation = parse_mutation(
+                v.get("mutation")
+                    .ok_or_else(|| bad("`mutation` is required"))?,
+            )?;
+            Op::CreateCron {
+                tenant: t,
+                name,
+                seconds,
+                mutation,
+            }
+        }
+        (Route::Crons(t), _) if read => Op::ListCrons { tenant: tenant(t)? },
+        (Route::Cron(t, name), Delete) => Op::DeleteCron {
+            tenant: tenant(t)?,
+            name: cron_name(name)?,
+        },
         (Route::Schema(t, tb), Delete) => Op::DeleteSchema {
             tenant: tenant(t)?,
             table: table(tb)?,

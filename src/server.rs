@@ -123,6 +123,7 @@ async fn shard_main(shard: Rc<Shard>, listener: TcpListener, ready: Ready) -> io
     let _ = ready.send(Ok(()));
     monoio::spawn(shard.clone().serve_inbox());
     monoio::spawn(shard.clone().serve_log());
+    monoio::spawn(shard.clone().serve_timers());
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {

@@ -16,6 +16,11 @@ pub enum Route<'a> {
     QueryPaginated(&'a str),
     Schemas(&'a str),
     Schema(&'a str, &'a str),
+    Schedule(&'a str),
+    Job(&'a str, &'a str),
+    JobHistory(&'a str, &'a str),
+    Crons(&'a str),
+    Cron(&'a str, &'a str),
 }
 
 impl Route<'_> {
@@ -30,6 +35,9 @@ impl Route<'_> {
             Route::Table(..) | Route::Schemas(_) => "GET, HEAD",
             Route::Document(..) => "GET, HEAD, PATCH, DELETE",
             Route::Schema(..) => "GET, HEAD, PUT, DELETE",
+            Route::Schedule(_) | Route::Crons(_) => "GET, HEAD, POST",
+            Route::Job(..) | Route::Cron(..) => "DELETE",
+            Route::JobHistory(..) => "GET, HEAD",
         }
     }
 }
@@ -96,6 +104,11 @@ pub fn route(path: &str) -> Option<Route<'_>> {
         [Some("query"), Some("paginated"), None, _] => Route::QueryPaginated(tenant),
         [Some("schema"), None, ..] => Route::Schemas(tenant),
         [Some("schema"), Some(table), None, _] => Route::Schema(tenant, table),
+        [Some("schedule"), None, ..] => Route::Schedule(tenant),
+        [Some("schedule"), Some("history"), Some(id), None] => Route::JobHistory(tenant, id),
+        [Some("schedule"), Some(id), None, _] => Route::Job(tenant, id),
+        [Some("crons"), None, ..] => Route::Crons(tenant),
+        [Some("crons"), Some(name), None, _] => Route::Cron(tenant, name),
         _ => return None,
     })
 }
@@ -126,6 +139,15 @@ mod tests {
         assert_eq!(route("/nope"), None);
         assert_eq!(path_of("/a?b=c"), "/a");
         assert_eq!(route("/ws"), Some(Route::Ws));
+        assert_eq!(
+            route("/api/tenants/t/schedule/history/x"),
+            Some(Route::JobHistory("t", "x"))
+        );
+        assert_eq!(
+            route("/api/tenants/t/schedule/x"),
+            Some(Route::Job("t", "x"))
+        );
+        assert_eq!(route("/api/tenants/t/crons/c"), Some(Route::Cron("t", "c")));
         assert_eq!(
             query_param("/ws?tenant_id=de%6Do&token=abc", "tenant_id").as_deref(),
             Some("demo")

@@ -10,7 +10,8 @@ use crate::ids::DocId;
 use crate::json::write_str;
 use crate::ops::Op;
 use crate::query::{self, Cursor};
-use crate::store::{Change, Doc, Store};
+use crate::schedule::{Due, Timers};
+use crate::store::{Change, Cron, Doc, Effect, Job, Mutation, Store};
 use crate::subs::{ConnRef, Subs};
 use crate::wal::writer::Log;
 
@@ -39,6 +40,8 @@ pub struct State {
     pub subs: Subs,
     /// Connections to end because their tenant was deleted (drained by the shard).
     pub ended: Vec<ConnRef>,
+    /// When this shard's jobs and crons are next due.
+    pub timers: Timers,
 }
 
 /// The parts of [`State`] a commit needs.
@@ -88,6 +91,7 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
         log,
         subs,
         ended,
+        timers,
     } = state;
     let mut committer = Committer {
         store,
@@ -254,5 +258,241 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
             let seq = commit(c, Change::DeleteSchema { tenant, table })?;
             Ok((204, seq))
         }
+        Op::ScheduleJob {
+            tenant,
+            run_after_ms,
+            mutation,
+        } => {
+            let now = now_ms();
+            let id = c.store.tenant_mut(&tenant)?.ids.next(now);
+            let run_at = now.saturating_add(run_after_ms);
+            let job = Job {
+                id,
+                run_at,
+                created_at: now,
+                mutation,
+            };
+            let seq = commit(
+                c,
+                Change::ScheduleJob {
+                    tenant: tenant.clone(),
+                    job,
+                },
+            )?;
+            timers.add(run_at, Due::Job { tenant, id });
+            out.extend_from_slice(b"{\"job_id\":\"");
+            id.write(out);
+            out.extend_from_slice(b"\"}");
+            Ok((201, seq))
+        }
+        Op::ListJobs { tenant } => {
+            let t = c.store.tenant(&tenant)?;
+            let mut jobs: Vec<&Job> = t.jobs.values().collect();
+            jobs.sort_by_key(|j| (j.run_at, j.id));
+            out.extend_from_slice(b"{\"jobs\":[");
+            for (n, j) in jobs.iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                j.write_json(out);
+            }
+            out.extend_from_slice(b"]}");
+            Ok((200, 0))
+        }
+        Op::CancelJob { tenant, id } => {
+            let seq = commit(c, Change::CancelJob { tenant, id })?;
+            Ok((204, seq))
+        }
+        Op::JobHistory { tenant, id } => {
+            let t = c.store.tenant(&tenant)?;
+            let Some(result) = t.history.iter().rev().find(|r| r.job.id == id) else {
+                let why = if t.jobs.contains_key(&id) {
+                    "is still pending"
+                } else {
+                    "has no recorded result"
+                };
+                return Err(Error::NotFound(format!("job `{id}` {why}")));
+            };
+            out.extend_from_slice(b"{\"result\":");
+            result.write_json(out);
+            out.push(b'}');
+            Ok((200, 0))
+        }
+        Op::CreateCron {
+            tenant,
+            name,
+            seconds,
+            mutation,
+        } => {
+            let now = now_ms();
+            let next_run = now.saturating_add(seconds.saturating_mul(1000));
+            let cron = Cron {
+                name: name.clone(),
+                seconds,
+                mutation,
+                created_at: now,
+                last_run: None,
+                next_run,
+                last_error: None,
+            };
+            cron.write_json(out);
+            let seq = commit(
+                c,
+                Change::CreateCron {
+                    tenant: tenant.clone(),
+                    cron,
+                },
+            )?;
+            timers.add(next_run, Due::Cron { tenant, name });
+            Ok((201, seq))
+        }
+        Op::ListCrons { tenant } => {
+            let t = c.store.tenant(&tenant)?;
+            out.extend_from_slice(b"{\"crons\":[");
+            for (n, cron) in t.crons.values().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                cron.write_json(out);
+            }
+            out.extend_from_slice(b"]}");
+            Ok((200, 0))
+        }
+        Op::DeleteCron { tenant, name } => {
+            let seq = commit(c, Change::DeleteCron { tenant, name })?;
+            Ok((204, seq))
+        }
     }
+}
+
+/// The write a mutation performs now, resolved to ids and a time; or why it cannot run.
+fn resolve(
+    store: &mut Store,
+    tenant: &str,
+    m: &Mutation,
+    now: u64,
+) -> std::result::Result<Effect, String> {
+    let effect = match m.clone() {
+        Mutation::Insert { table, id, fields } => {
+            let (id, at_ms) = match id {
+                Some(id) => (id, now),
+                None => {
+                    let id = store
+                        .tenant_mut(tenant)
+                        .map_err(|e| e.message())?
+                        .ids
+                        .next(now);
+                    (id, id.millis())
+                }
+            };
+            Effect::Insert {
+                table,
+                id,
+                at_ms,
+                fields,
+            }
+        }
+        Mutation::Update { table, id, patch } => Effect::Patch {
+            table,
+            id,
+            at_ms: now,
+            patch,
+        },
+        Mutation::Delete { table, id } => Effect::Delete { table, id },
+    };
+    store
+        .check(&effect.to_change(tenant))
+        .map_err(|e| e.message())?;
+    Ok(effect)
+}
+
+/// Runs a due job: one record moves it to the history with its write (or its failure).
+/// `Ok(None)`: nothing to run (cancelled, or its tenant is gone).
+pub fn run_job(state: &mut State, tenant: &str, id: DocId, now: u64) -> Result<Option<u64>> {
+    let Some(mutation) = state
+        .store
+        .tenant(tenant)
+        .ok()
+        .and_then(|t| t.jobs.get(&id))
+        .map(|j| j.mutation.clone())
+    else {
+        return Ok(None);
+    };
+    let (effect, error) = match resolve(&mut state.store, tenant, &mutation, now) {
+        Ok(e) => (Some(e), None),
+        Err(why) => (None, Some(why)),
+    };
+    let State {
+        store,
+        log,
+        subs,
+        ended,
+        ..
+    } = state;
+    let mut c = Committer {
+        store,
+        log,
+        subs,
+        ended,
+    };
+    let change = Change::RunJob {
+        tenant: tenant.to_string(),
+        id,
+        finished_at: now,
+        error,
+        effect,
+    };
+    commit(&mut c, change).map(Some)
+}
+
+/// Runs a due cron and schedules its next run. `Ok(None)`: the cron or its tenant is gone.
+pub fn run_cron(state: &mut State, tenant: &str, name: &str, now: u64) -> Result<Option<u64>> {
+    let Some(cron) = state
+        .store
+        .tenant(tenant)
+        .ok()
+        .and_then(|t| t.crons.get(name))
+        .cloned()
+    else {
+        return Ok(None);
+    };
+    if cron.next_run > now {
+        // Re-armed by a later run already; this entry is stale.
+        return Ok(None);
+    }
+    let (effect, error) = match resolve(&mut state.store, tenant, &cron.mutation, now) {
+        Ok(e) => (Some(e), None),
+        Err(why) => (None, Some(why)),
+    };
+    let next_run = cron.next_after(cron.next_run, now);
+    let State {
+        store,
+        log,
+        subs,
+        ended,
+        timers,
+    } = state;
+    let mut c = Committer {
+        store,
+        log,
+        subs,
+        ended,
+    };
+    let change = Change::RunCron {
+        tenant: tenant.to_string(),
+        name: name.to_string(),
+        ran_at: now,
+        next_run,
+        error,
+        effect,
+    };
+    let seq = commit(&mut c, change)?;
+    timers.add(
+        next_run,
+        Due::Cron {
+            tenant: tenant.to_string(),
+            name: name.to_string(),
+        },
+    );
+    Ok(Some(seq))
 }

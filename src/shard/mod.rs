@@ -8,6 +8,7 @@
 
 mod exec;
 mod live;
+mod timer;
 
 pub use exec::State;
 
@@ -187,6 +188,7 @@ impl Shard {
             token,
             mesh,
             state: RefCell::new(State {
+                timers: crate::schedule::Timers::from_store(&store),
                 store,
                 log,
                 subs: Default::default(),

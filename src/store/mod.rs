@@ -8,9 +8,11 @@
 //! Invariant: no other module mutates a tenant.
 
 mod doc;
+mod schedule;
 mod schema;
 
 pub use doc::Doc;
+pub use schedule::{Cron, Effect, Job, JobResult, Mutation, HISTORY_KEPT};
 pub use schema::{FieldDef, FieldType, IndexDef, TableSchema};
 
 use crate::error::{Error, Result};
@@ -57,6 +59,44 @@ pub enum Change {
         tenant: String,
         table: String,
     },
+    /// A job is scheduled.
+    ScheduleJob {
+        tenant: String,
+        job: Job,
+    },
+    /// A pending job is cancelled.
+    CancelJob {
+        tenant: String,
+        id: DocId,
+    },
+    /// A job ran: it leaves the pending jobs, its write (if it succeeded) is applied, and its
+    /// result is recorded — all in this one record, so it runs exactly once.
+    RunJob {
+        tenant: String,
+        id: DocId,
+        finished_at: u64,
+        error: Option<String>,
+        effect: Option<Effect>,
+    },
+    /// A cron is created.
+    CreateCron {
+        tenant: String,
+        cron: Cron,
+    },
+    /// A cron is deleted.
+    DeleteCron {
+        tenant: String,
+        name: String,
+    },
+    /// A cron ran at `ran_at`; its next run is `next_run`.
+    RunCron {
+        tenant: String,
+        name: String,
+        ran_at: u64,
+        next_run: u64,
+        error: Option<String>,
+        effect: Option<Effect>,
+    },
 }
 
 impl Change {
@@ -70,6 +110,19 @@ impl Change {
                 tenant, table, id, ..
             }
             | Change::Delete { tenant, table, id } => Some((tenant, table, *id)),
+            Change::RunJob {
+                tenant,
+                effect: Some(e),
+                ..
+            }
+            | Change::RunCron {
+                tenant,
+                effect: Some(e),
+                ..
+            } => {
+                let (table, id) = e.target();
+                Some((tenant, table, id))
+            }
             _ => None,
         }
     }
@@ -88,6 +141,12 @@ pub struct Tenant {
     /// Sorted by table name, as `GET /schema` lists them.
     pub schemas: BTreeMap<String, TableSchema>,
     pub ids: IdGen,
+    /// Pending jobs, by id.
+    pub jobs: BTreeMap<DocId, Job>,
+    /// The last results of finished jobs, oldest first.
+    pub history: std::collections::VecDeque<JobResult>,
+    /// Crons, by name.
+    pub crons: BTreeMap<String, Cron>,
 }
 
 impl Tenant {
@@ -199,6 +258,41 @@ impl Store {
                     return Err(Error::NotFound(format!("table `{table}` has no schema")));
                 }
             }
+            Change::ScheduleJob { tenant, job } => {
+                if self.tenant(tenant)?.jobs.contains_key(&job.id) {
+                    return Err(Error::Conflict(format!("job `{}` already exists", job.id)));
+                }
+            }
+            Change::CancelJob { tenant, id } | Change::RunJob { tenant, id, .. } => {
+                if !self.tenant(tenant)?.jobs.contains_key(id) {
+                    return Err(Error::NotFound(format!("job `{id}` is not pending")));
+                }
+                if let Change::RunJob {
+                    effect: Some(e), ..
+                } = change
+                {
+                    self.check(&e.to_change(tenant))?;
+                }
+            }
+            Change::CreateCron { tenant, cron } => {
+                if self.tenant(tenant)?.crons.contains_key(&cron.name) {
+                    return Err(Error::Conflict(format!(
+                        "cron `{}` already exists",
+                        cron.name
+                    )));
+                }
+            }
+            Change::DeleteCron { tenant, name } | Change::RunCron { tenant, name, .. } => {
+                if !self.tenant(tenant)?.crons.contains_key(name) {
+                    return Err(Error::NotFound(format!("cron `{name}` does not exist")));
+                }
+                if let Change::RunCron {
+                    effect: Some(e), ..
+                } = change
+                {
+                    self.check(&e.to_change(tenant))?;
+                }
+            }
         }
         Ok(())
     }
@@ -259,6 +353,83 @@ impl Store {
             Change::DeleteSchema { tenant, table } => {
                 if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
                     t.schemas.remove(&table);
+                }
+            }
+            Change::ScheduleJob { tenant, job } => {
+                if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
+                    t.ids.observe(job.id);
+                    t.jobs.insert(job.id, job);
+                }
+            }
+            Change::CancelJob { tenant, id } => {
+                if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
+                    t.jobs.remove(&id);
+                }
+            }
+            Change::RunJob {
+                tenant,
+                id,
+                finished_at,
+                error,
+                effect,
+            } => {
+                let Some(job) = self
+                    .tenants
+                    .get_mut(tenant.as_str())
+                    .and_then(|t| t.jobs.remove(&id))
+                else {
+                    return;
+                };
+                if let Some(e) = effect {
+                    self.apply(e.to_change(&tenant));
+                }
+                if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
+                    t.history.push_back(JobResult {
+                        job,
+                        finished_at,
+                        error,
+                    });
+                    while t.history.len() > HISTORY_KEPT {
+                        t.history.pop_front();
+                    }
+                }
+            }
+            Change::CreateCron { tenant, cron } => {
+                if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
+                    t.crons.insert(cron.name.clone(), cron);
+                }
+            }
+            Change::DeleteCron { tenant, name } => {
+                if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
+                    t.crons.remove(&name);
+                }
+            }
+            Change::RunCron {
+                tenant,
+                name,
+                ran_at,
+                next_run,
+                error,
+                effect,
+            } => {
+                let exists = self
+                    .tenants
+                    .get(tenant.as_str())
+                    .is_some_and(|t| t.crons.contains_key(&name));
+                if !exists {
+                    return;
+                }
+                if let Some(e) = effect {
+                    self.apply(e.to_change(&tenant));
+                }
+                if let Some(c) = self
+                    .tenants
+                    .get_mut(tenant.as_str())
+                    .and_then(|t| t.crons.get_mut(&name))
+                {
+                    c.last_run = Some(ran_at);
+                    c.next_run = next_run;
+                    c.last_error = error;
                 }
             }
         }

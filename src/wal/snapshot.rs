@@ -13,7 +13,7 @@
 //! of padding, then the archived [`Snapshot`].
 
 use crate::ids::DocId;
-use crate::store::{Doc, Store, TableSchema, Tenant};
+use crate::store::{Cron, Doc, Job, JobResult, Store, TableSchema, Tenant};
 use crate::value::Object;
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
@@ -46,6 +46,9 @@ pub struct TenantSnap {
     pub id_last: u128,
     pub schemas: Vec<TableSchema>,
     pub tables: Vec<TableSnap>,
+    pub jobs: Vec<Job>,
+    pub history: Vec<JobResult>,
+    pub crons: Vec<Cron>,
 }
 
 /// A shard's state as of (at least) sequence number `seq`.
@@ -105,6 +108,9 @@ pub fn restore(snapshot: Snapshot) -> Store {
         for s in t.schemas {
             tenant.schemas.insert(s.table.clone(), s);
         }
+        tenant.jobs = t.jobs.into_iter().map(|j| (j.id, j)).collect();
+        tenant.history = t.history.into_iter().collect();
+        tenant.crons = t.crons.into_iter().map(|c| (c.name.clone(), c)).collect();
         for table in t.tables {
             let docs = &mut tenant
                 .tables
@@ -218,6 +224,9 @@ impl Copier {
                 id_last: tenant.ids.last(),
                 schemas: tenant.schemas.values().cloned().collect(),
                 tables: Vec::new(),
+                jobs: tenant.jobs.values().cloned().collect(),
+                history: tenant.history.iter().cloned().collect(),
+                crons: tenant.crons.values().cloned().collect(),
             });
             if names.is_empty() {
                 continue;
@@ -299,6 +308,15 @@ pub fn fingerprint(store: &Store) -> BTreeMap<String, String> {
         let mut text = String::new();
         for (name, s) in &t.schemas {
             text += &format!("schema {name}={s:?};");
+        }
+        for j in t.jobs.values() {
+            text += &format!("job {j:?};");
+        }
+        for r in &t.history {
+            text += &format!("result {r:?};");
+        }
+        for c in t.crons.values() {
+            text += &format!("cron {c:?};");
         }
         let mut names: Vec<&Box<str>> = t.tables.keys().collect();
         names.sort();
