@@ -559,3 +559,17 @@ fn a_reader_that_stops_reading_is_cut_off_and_memory_stays_bounded() {
     );
     assert_eq!(s.call("GET", "/health", None).status, 200);
 }
+
+#[test]
+fn a_scheduled_insert_reaches_a_live_subscription() {
+    let s = TestServer::start(2);
+    s.create_tenant("demo");
+    rt().block_on(async {
+        let mut ws = Ws::connect(&s, "demo").await;
+        ws.subscribe("r", all()).await;
+        let body = json!({"run_after_ms": 200, "mutation": {"type": "insert", "table": "messages", "fields": {"from": "the scheduler"}}});
+        assert_eq!(s.call("POST", "/api/tenants/demo/schedule", Some(&body.to_string())).status, 201);
+        let f = ws.recv().await;
+        assert_eq!(f["data"][0]["from"], "the scheduler");
+    });
+}

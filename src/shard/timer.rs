@@ -91,5 +91,7 @@ impl Shard {
                 state.timers.add(now + RETRY_MS, d);
             }
         }
+        // Nobody waits on these records: hand them to the log writer now.
+        self.state.borrow_mut().log.kick();
     }
 }

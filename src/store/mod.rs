@@ -384,6 +384,8 @@ impl Store {
                     self.apply(e.to_change(&tenant));
                 }
                 if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
+                    // A replay over a fuzzy snapshot may meet a result already recorded.
+                    t.history.retain(|r| r.job.id != id);
                     t.history.push_back(JobResult {
                         job,
                         finished_at,

@@ -44,7 +44,18 @@ impl TestServer {
 
     /// Stops this server with `signal` (waiting for it to exit) and starts a new one on the
     /// same data directory.
-    pub fn restart(mut self, signal: i32, shards: usize, extra: &[&str]) -> TestServer {
+    pub fn restart(self, signal: i32, shards: usize, extra: &[&str]) -> TestServer {
+        self.restart_after(signal, Duration::ZERO, shards, extra)
+    }
+
+    /// As [`TestServer::restart`], with the server down for `down` in between.
+    pub fn restart_after(
+        mut self,
+        signal: i32,
+        down: Duration,
+        shards: usize,
+        extra: &[&str],
+    ) -> TestServer {
         let status = self.signal_and_wait(signal, Duration::from_secs(10));
         assert!(status.is_some(), "server did not stop on signal {signal}");
         if signal != libc::SIGKILL {
@@ -56,6 +67,7 @@ impl TestServer {
         self.keep_dir = true;
         let dir = self.data_dir.clone();
         drop(self);
+        std::thread::sleep(down);
         Self::start_in(dir, shards, extra)
     }
 
