@@ -14,6 +14,8 @@ DURATION=${DURATION:-10s}
 CONCURRENCY=${CONCURRENCY:-"16 64 256"}
 SHARDS=${SHARDS:-$(nproc)}
 SEED_DOCS=${SEED_DOCS:-10000}
+# Pending scheduled jobs (due in a day) in a tenant of their own, to show they cost nothing.
+PENDING_JOBS=${PENDING_JOBS:-0}
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need oha; then
@@ -82,6 +84,14 @@ for i in $(seq 100); do
 done
 ID=$(curl -sf -X POST "$BASE/api/tenants/bench/documents" -H "$AUTH" \
   -d '{"table":"items","fields":{"author":"one","n":1}}' | python3 -c "import json,sys;print(json.load(sys.stdin)['id'])")
+
+if [ "$PENDING_JOBS" -gt 0 ]; then
+  curl -sf -X POST "$BASE/api/tenants" -H "$AUTH" -d '{"id":"jobs"}' >/dev/null
+  oha -n "$PENDING_JOBS" -c 64 --no-tui -m POST -H "$AUTH" -T application/json \
+    -d '{"run_after_ms":86400000,"mutation":{"type":"insert","table":"later","fields":{"x":1}}}' \
+    "$BASE/api/tenants/jobs/schedule" >/dev/null
+  echo "pending jobs: $(curl -sf "$BASE/api/tenants/jobs/schedule" -H "$AUTH" | python3 -c 'import json,sys;print(len(json.load(sys.stdin)["jobs"]))')"
+fi
 
 QUERY='{"table":"items","filters":[{"field":"author","op":"eq","value":"a3"}],"limit":10}'
 INSERT='{"table":"writes","fields":{"author":"bench","n":1,"text":"hello"}}'
