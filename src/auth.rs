@@ -9,6 +9,17 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
+/// Reads an existing token file (clients: `nimbus deploy`).
+pub fn read_token(data_dir: &Path) -> io::Result<String> {
+    let path = data_dir.join("auth").join("token");
+    let bytes = fs::read(&path)?;
+    let v = parse_once(&bytes).map_err(|e| bad_token(&path, &e.0))?;
+    v.get("token")
+        .and_then(|t| t.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| bad_token(&path, "no `token` field"))
+}
+
 /// Reads the token file, creating it on first boot.
 pub fn load_or_create_token(data_dir: &Path) -> io::Result<String> {
     let dir = data_dir.join("auth");

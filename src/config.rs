@@ -39,6 +39,10 @@ pub struct Config {
     pub ws_write_timeout_ms: u64,
     /// Largest WebSocket message accepted from a client.
     pub ws_message_size_max: usize,
+    /// The deploy bearer token (`NIMBUS_DEPLOY_TOKEN` at startup); `None` disables deploys.
+    pub deploy_token: Option<String>,
+    /// An app directory to start with (`--app`), as generation 1.
+    pub app_dir: Option<PathBuf>,
 }
 
 /// The I/O driver of the shards' runtimes.
@@ -84,6 +88,8 @@ impl Config {
             ws_handshake_timeout_ms: 10_000,
             ws_write_timeout_ms: 30_000,
             ws_message_size_max: 1 << 20,
+            deploy_token: None,
+            app_dir: None,
         }
     }
 }

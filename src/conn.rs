@@ -312,6 +312,54 @@ async fn respond(
     finish(shard, result, Some(head), &request_id, resp, out)
 }
 
+/// `POST /api/admin/deploy`: its own two credentials (DEPLOYS), then shard 0 does the work.
+async fn deploy(
+    shard: &Shard,
+    head: &Head,
+    head_bytes: &[u8],
+    body: &mut [u8],
+    resp: &mut Vec<u8>,
+) -> Result<u16> {
+    let Some(expected) = &shard.config.deploy_token else {
+        return Err(Error::UnauthorizedBecause(
+            "the deploy admin API is disabled; set NIMBUS_DEPLOY_TOKEN before starting the server"
+                .into(),
+        ));
+    };
+    let bearer_ok = head
+        .bearer
+        .as_ref()
+        .is_some_and(|b| constant_time_eq(&head_bytes[b.clone()], expected.as_bytes()));
+    if !bearer_ok {
+        return Err(Error::UnauthorizedBecause(
+            "invalid deploy admin token (Authorization: Bearer <NIMBUS_DEPLOY_TOKEN>)".into(),
+        ));
+    }
+    let admin_ok = head
+        .admin_token
+        .as_ref()
+        .is_some_and(|t| constant_time_eq(&head_bytes[t.clone()], shard.token.as_bytes()));
+    if !admin_ok {
+        return Err(Error::UnauthorizedBecause(
+            "missing or invalid X-Nimbus-Admin-Token (the local admin token)".into(),
+        ));
+    }
+    if head.method != Method::Post {
+        return Err(Error::MethodNotAllowed {
+            method: String::from_utf8_lossy(&head_bytes[head.method_text.clone()]).into_owned(),
+            allow: Route::Deploy.allow(),
+        });
+    }
+    let request = shard
+        .parser
+        .borrow_mut()
+        .parse(body)
+        .map_err(|e| Error::InvalidInput(e.0))?;
+    let out = shard.deploy(request).await?;
+    resp.extend_from_slice(&out);
+    Ok(200)
+}
+
 /// The `101` answer to a WebSocket upgrade.
 fn write_switching(out: &mut Vec<u8>, accept: &str, nimbus: bool) {
     out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
@@ -446,6 +494,9 @@ async fn answer(
         }
     }
     let found = route(path);
+    if found == Some(Route::Deploy) {
+        return deploy(shard, head, head_bytes, body, resp).await;
+    }
     if found != Some(Route::Health) {
         let token = shard.token.as_bytes();
         let by_header = head

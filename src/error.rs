@@ -23,6 +23,8 @@ pub enum Error {
     },
     /// `401 auth.unauthorized`.
     Unauthorized,
+    /// `401 auth.unauthorized` with a specific reason (the deploy route's credentials).
+    UnauthorizedBecause(String),
     /// `403 auth.forbidden`: a disallowed `Origin`.
     Forbidden(String),
     /// `404 session.tenant_not_found`.
@@ -50,7 +52,7 @@ impl Error {
             Error::InvalidInput(_) | Error::BadFraming(_) | Error::SchemaViolation { .. } => 400,
             Error::Protocol { .. } => 400,
             Error::HeadTooLarge { .. } => 431,
-            Error::Unauthorized => 401,
+            Error::Unauthorized | Error::UnauthorizedBecause(_) => 401,
             Error::Forbidden(_) => 403,
             Error::TenantNotFound(_) | Error::NotFound(_) => 404,
             Error::MethodNotAllowed { .. } => 405,
@@ -68,7 +70,7 @@ impl Error {
                 "op.invalid_input"
             }
             Error::SchemaViolation { .. } => "schema.validation_failed",
-            Error::Unauthorized => "auth.unauthorized",
+            Error::Unauthorized | Error::UnauthorizedBecause(_) => "auth.unauthorized",
             Error::Forbidden(_) => "auth.forbidden",
             Error::TenantNotFound(_) => "session.tenant_not_found",
             Error::NotFound(_) => "op.not_found",
@@ -106,6 +108,7 @@ impl Error {
                 message.clone()
             }
             Error::Unauthorized => "missing or invalid credential".into(),
+            Error::UnauthorizedBecause(why) => why.clone(),
             Error::TenantNotFound(t) => format!("tenant `{t}` does not exist"),
             Error::MethodNotAllowed { method, allow } => {
                 format!("method {method} is not allowed here (allowed: {allow})")
@@ -156,6 +159,10 @@ impl Error {
 
     fn remediation(&self) -> (&'static str, &'static str) {
         match self {
+            Error::UnauthorizedBecause(_) => (
+                "authenticate",
+                "Send the deploy token as `Authorization: Bearer` and the local admin token as `X-Nimbus-Admin-Token`.",
+            ),
             Error::Unauthorized => (
                 "authenticate",
                 "Send the admin token as `Authorization: Bearer <token>` or `X-Nimbus-Admin-Token`.",

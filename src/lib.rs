@@ -22,6 +22,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod conn;
+pub mod deploy;
 pub mod error;
 pub mod http;
 pub mod ids;

@@ -23,6 +23,26 @@ struct Cli {
 enum Command {
     /// Run the server.
     Start(StartArgs),
+    /// Send an app directory to a running server (deploy admin API).
+    Deploy(DeployArgs),
+}
+
+#[derive(clap::Args)]
+struct DeployArgs {
+    /// The app directory (convex/ and/or cloud_functions/).
+    dir: PathBuf,
+    /// The server.
+    #[arg(long, env = "NIMBUS_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Validate and diff without activating.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the server's JSON answer instead of a readable diff.
+    #[arg(long)]
+    json: bool,
+    /// Where the local admin token file is, when NIMBUS_TOKEN is not set.
+    #[arg(long, env = "NIMBUS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -58,13 +78,50 @@ struct StartArgs {
     /// Milliseconds after which a WebSocket client that does not accept a frame is cut off.
     #[arg(long, env = "NIMBUS_WS_WRITE_TIMEOUT_MS", default_value_t = 30_000)]
     ws_write_timeout_ms: u64,
+    /// Start with this app directory active (generation 1).
+    #[arg(long)]
+    app: Option<PathBuf>,
     /// I/O driver: auto (io_uring, else epoll), uring, or epoll.
     #[arg(long = "io", env = "NIMBUS_IO", default_value = "auto")]
     io_driver: IoDriver,
 }
 
+fn deploy(args: DeployArgs) -> i32 {
+    let Some(deploy_token) = std::env::var("NIMBUS_DEPLOY_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+    else {
+        eprintln!("nimbus deploy: set NIMBUS_DEPLOY_TOKEN to the server's deploy token");
+        return 1;
+    };
+    let admin_token = match std::env::var("NIMBUS_TOKEN").ok().filter(|t| !t.is_empty()) {
+        Some(t) => t,
+        None => {
+            let dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+            match nimbus::auth::read_token(&dir) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("nimbus deploy: no NIMBUS_TOKEN and no readable token file: {e}");
+                    return 1;
+                }
+            }
+        }
+    };
+    nimbus::deploy::client::run(&nimbus::deploy::client::DeployArgs {
+        dir: &args.dir,
+        url: &args.url,
+        dry_run: args.dry_run,
+        json: args.json,
+        deploy_token: &deploy_token,
+        admin_token: &admin_token,
+    })
+}
+
 fn main() {
-    let Command::Start(args) = Cli::parse().command;
+    let args = match Cli::parse().command {
+        Command::Start(args) => args,
+        Command::Deploy(args) => std::process::exit(deploy(args)),
+    };
     let shards = args.shards.unwrap_or_else(usable_cores);
     if shards == 0 || shards > 1024 {
         eprintln!("nimbus: --shards must be between 1 and 1024");
@@ -82,6 +139,10 @@ fn main() {
     config.io_driver = args.io_driver;
     config.fsync = args.fsync == "on";
     config.ws_write_timeout_ms = args.ws_write_timeout_ms.max(1);
+    config.app_dir = args.app;
+    config.deploy_token = std::env::var("NIMBUS_DEPLOY_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
     config.snapshot_log_bytes = args.snapshot_log_bytes.max(4096);
     if let Err(e) = nimbus::server::run(config) {
         eprintln!("nimbus: {e}");

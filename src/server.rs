@@ -188,6 +188,19 @@ pub fn run(config: Config) -> io::Result<()> {
     let config = Arc::new(config);
     let mesh = Arc::new(Mesh::new(config.shards, config.inbox_capacity));
     let cpus = allowed_cpus();
+    // The app (if any) is loaded before anything listens: a bad app directory stops the start.
+    let mut initial_app = match &config.app_dir {
+        Some(dir) => Some(crate::deploy::Active {
+            generation: 1,
+            app: crate::deploy::app::load_app_dir(dir).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("--app {}: {}", dir.display(), e.message()),
+                )
+            })?,
+        }),
+        None => None,
+    };
     let disk: Arc<dyn Disk> = Arc::new(OsDisk);
     let started = Instant::now();
     let shards = config.shards;
@@ -224,6 +237,7 @@ pub fn run(config: Config) -> io::Result<()> {
         // The main thread keeps a handle on each writer to settle the log at shutdown.
         writers.push(writer);
         let ready = ready_tx.clone();
+        let app = if id == 0 { initial_app.take() } else { None };
         let cpu = (!cpus.is_empty()).then(|| cpus[id % cpus.len()]);
         std::thread::Builder::new()
             .name(format!("nimbus-shard-{id}"))
@@ -231,7 +245,10 @@ pub fn run(config: Config) -> io::Result<()> {
                 if let Some(cpu) = cpu {
                     pin_to(cpu);
                 }
-                let shard = Rc::new(seed.start());
+                let shard = Rc::new(match app {
+                    Some(active) => seed.start_with_app(active),
+                    None => seed.start(),
+                });
                 if let Err(e) = run_shard(shard, listener, ready.clone()) {
                     // Before start this fails `run`; after it, a lost shard ends the process.
                     eprintln!("nimbus: shard {id} stopped: {e}");

@@ -60,6 +60,10 @@ pub struct Head {
     pub expect_continue: bool,
     /// The credential from `Authorization: Bearer` or `X-Nimbus-Admin-Token`.
     pub credential: Option<Range<usize>>,
+    /// The `Authorization: Bearer` token alone (the deploy route keeps the two apart).
+    pub bearer: Option<Range<usize>>,
+    /// The `X-Nimbus-Admin-Token` value alone.
+    pub admin_token: Option<Range<usize>>,
     pub origin: Option<Range<usize>>,
     /// `X-Tenant-Id`.
     pub tenant: Option<Range<usize>>,
@@ -130,6 +134,8 @@ pub fn parse_head(buf: &[u8], head_size_max: usize) -> Result<Option<Head>, Erro
         keep_alive: minor >= 1,
         expect_continue: false,
         credential: None,
+        bearer: None,
+        admin_token: None,
         origin: None,
         tenant: None,
         upgrade_websocket: false,
@@ -188,11 +194,13 @@ pub fn parse_head(buf: &[u8], head_size_max: usize) -> Result<Option<Head>, Erro
         } else if name.eq_ignore_ascii_case("authorization") {
             let t = trim(v);
             if t.len() > 7 && t[..7].eq_ignore_ascii_case(b"bearer ") {
-                head.credential = Some(range_of(buf, trim(&t[7..])));
+                head.bearer = Some(range_of(buf, trim(&t[7..])));
+                head.credential = head.bearer.clone();
             }
         } else if name.eq_ignore_ascii_case("x-nimbus-admin-token") {
+            head.admin_token = Some(range_of(buf, trim(v)));
             if head.credential.is_none() {
-                head.credential = Some(range_of(buf, trim(v)));
+                head.credential = head.admin_token.clone();
             }
         } else if name.eq_ignore_ascii_case("origin") {
             head.origin = Some(range_of(buf, trim(v)));

@@ -7,6 +7,8 @@ pub enum Route<'a> {
     Health,
     /// `GET /ws`: the `nimbus.v2` WebSocket upgrade.
     Ws,
+    /// `POST /api/admin/deploy`.
+    Deploy,
     Tenants,
     Tenant(&'a str),
     Documents(&'a str),
@@ -29,6 +31,7 @@ impl Route<'_> {
         match self {
             Route::Health => "GET, HEAD",
             Route::Ws => "GET",
+            Route::Deploy => "POST",
             Route::Tenants => "GET, HEAD, POST",
             Route::Tenant(_) => "DELETE",
             Route::Documents(_) | Route::Query(_) | Route::QueryPaginated(_) => "POST",
@@ -86,6 +89,9 @@ pub fn route(path: &str) -> Option<Route<'_>> {
     }
     if path == "/ws" {
         return Some(Route::Ws);
+    }
+    if path == "/api/admin/deploy" {
+        return Some(Route::Deploy);
     }
     let rest = path.strip_prefix("/api/tenants")?;
     if rest.is_empty() || rest == "/" {

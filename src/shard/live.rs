@@ -203,6 +203,35 @@ impl Shard {
         }
     }
 
+    /// Runs a deploy request on shard 0, which owns the active app.
+    pub async fn deploy(&self, request: crate::value::Value) -> Result<Vec<u8>> {
+        if self.id == 0 {
+            return self.deploy_here(request).await;
+        }
+        let (reply, rx) = oneshot::channel();
+        self.mesh
+            .send(0, ShardMsg::Deploy { request, reply })
+            .map_err(|_| unavailable(0))?;
+        rx.await.map_err(|_| dropped())?
+    }
+
+    /// Stages on a helper thread, then diffs and (unless a dry run) activates in one step.
+    async fn deploy_here(&self, request: crate::value::Value) -> Result<Vec<u8>> {
+        let (tx, rx) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("nimbus-deploy".into())
+            .spawn(move || {
+                let _ = tx.send(crate::deploy::stage(&request));
+            })
+            .map_err(|e| Error::Internal(format!("cannot start staging: {e}")))?;
+        let staged = rx
+            .await
+            .map_err(|_| Error::Internal("staging thread died".into()))??;
+        let mut out = Vec::new();
+        self.deploy.borrow_mut().apply(staged, &mut out);
+        Ok(out)
+    }
+
     /// Handles the live-query messages of the inbox.
     pub(super) fn handle_live(self: Rc<Self>, msg: ShardMsg) {
         match msg {
@@ -240,6 +269,11 @@ impl Shard {
                 monoio::spawn(async move {
                     self.close_all_sockets().await;
                     let _ = ack.send(());
+                });
+            }
+            ShardMsg::Deploy { request, reply } => {
+                monoio::spawn(async move {
+                    let _ = reply.send(self.deploy_here(request).await);
                 });
             }
             ShardMsg::Execute { .. } | ShardMsg::ListTenants { .. } => {}

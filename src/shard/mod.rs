@@ -73,6 +73,11 @@ pub enum ShardMsg {
     EndConn { conn: u64, error: Error },
     /// The server is stopping: end every WebSocket with `service.unavailable`, then ack.
     Shutdown { ack: std::sync::mpsc::Sender<()> },
+    /// A deploy request, for shard 0, which owns the active app.
+    Deploy {
+        request: crate::value::Value,
+        reply: oneshot::Sender<Result<Vec<u8>>>,
+    },
 }
 
 /// The answer to [`ShardMsg::Execute`]: the status or error, and the response body.
@@ -125,6 +130,13 @@ pub struct Seed {
 }
 
 impl Seed {
+    /// The shard, with `active` as its app (shard 0 only).
+    pub fn start_with_app(self, active: crate::deploy::Active) -> Shard {
+        let shard = self.start();
+        *shard.deploy.borrow_mut() = active;
+        shard
+    }
+
     /// The shard, on the thread that will run it.
     pub fn start(self) -> Shard {
         let Seed {
@@ -157,6 +169,8 @@ pub struct Shard {
     /// This shard's WebSocket connections.
     conns: RefCell<hashbrown::HashMap<u64, Rc<Outbox>>>,
     next_conn: Cell<u64>,
+    /// The active app generation (used on shard 0 only).
+    deploy: RefCell<crate::deploy::Active>,
     /// JSON parser scratch space, reused by every request on this core.
     pub parser: RefCell<Parser>,
     next_request: Cell<u128>,
@@ -198,6 +212,7 @@ impl Shard {
             snapshotting: Cell::new(false),
             conns: RefCell::new(hashbrown::HashMap::new()),
             next_conn: Cell::new(1),
+            deploy: RefCell::new(crate::deploy::Active::default()),
             parser: RefCell::new(Parser::default()),
             next_request: Cell::new(ulid::Ulid::new().0),
             date: RefCell::new((0, String::new())),

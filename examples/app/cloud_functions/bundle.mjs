@@ -1,0 +1,1 @@
+export const nightly = () => 1;

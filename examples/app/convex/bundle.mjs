@@ -1,0 +1,2 @@
+export const list = () => [];
+export const send = () => null;
