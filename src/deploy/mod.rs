@@ -90,9 +90,11 @@ fn stage_family(
                 "artifacts.{family}.bundle_mjs and bundle_sha256 must be strings"
             )))
         }
-        _ => return Err(bad(format!(
+        _ => {
+            return Err(bad(format!(
             "artifacts.{family}.bundle_mjs and bundle_sha256 go together: supply both or neither"
-        ))),
+        )))
+        }
     }
     Ok(())
 }

@@ -73,12 +73,24 @@ impl TestServer {
 
     /// Starts a server on an existing (or new) data directory.
     pub fn start_in(data_dir: PathBuf, shards: usize, extra: &[&str]) -> TestServer {
+        Self::start_env(data_dir, shards, extra, &[])
+    }
+
+    /// Starts a server with extra environment variables.
+    pub fn start_env(
+        data_dir: PathBuf,
+        shards: usize,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> TestServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_nimbus"))
             .arg("start")
             .args(["--port", "0", "--shards", &shards.to_string()])
             .arg("--data-dir")
             .arg(&data_dir)
             .args(extra)
+            .env_remove("NIMBUS_DEPLOY_TOKEN")
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -107,6 +119,17 @@ impl TestServer {
             data_dir,
             keep_dir: false,
         }
+    }
+
+    /// A fresh data directory for a server started by hand.
+    pub fn fresh_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "nimbus-test-{}-{}",
+            std::process::id(),
+            NEXT_DIR.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
     }
 
     /// Starts a server with `shards` shards and default options.
