@@ -398,16 +398,12 @@ async fn upgrade(shard: &Shard, head: &Head, head_bytes: &[u8], target: &str) ->
         }
     };
     let conn = shard.new_conn_id();
-    shard
-        .attach(
-            &tenant,
-            ConnRef {
-                shard: shard.id,
-                conn,
-            },
-        )
-        .await?;
     let session_id = crate::ids::DocId(ulid::Ulid::new().0).to_string();
+    let me = ConnRef {
+        shard: shard.id,
+        conn,
+    };
+    shard.attach(&tenant, me, &session_id).await?;
     Ok(Upgrade {
         tenant,
         conn,
@@ -528,7 +524,17 @@ async fn answer(
         *upgrade_slot = Some(upgrade(shard, head, head_bytes, target).await?);
         return Ok(101);
     }
-    let request = decode(head.method, found, body, &mut shard.parser.borrow_mut())?;
+    let request = if found == Route::Sessions && matches!(head.method, Method::Get | Method::Head) {
+        let tenant = query_param(target, "tenant_id").ok_or_else(|| {
+            Error::InvalidInput("the tenant_id query parameter is required".into())
+        })?;
+        if !crate::ids::valid_tenant_id(&tenant) {
+            return Err(Error::InvalidInput(format!("invalid tenant id `{tenant}`")));
+        }
+        Request::Op(crate::ops::Op::ListSessions { tenant })
+    } else {
+        decode(head.method, found, body, &mut shard.parser.borrow_mut())?
+    };
     match request {
         Request::Health => {
             resp.extend_from_slice(b"{\"ok\":true}");
@@ -544,6 +550,15 @@ async fn answer(
                 crate::json::write_str(resp, id);
             }
             resp.extend_from_slice(b"]}");
+            Ok(200)
+        }
+        Request::Sandbox { tenant, action } => {
+            let created = matches!(action, crate::ops::SandboxAction::Run(_));
+            resp.extend_from_slice(&shard.sandbox(tenant, action).await?);
+            Ok(if created { 201 } else { 200 })
+        }
+        Request::SessionById { id, close } => {
+            resp.extend_from_slice(&shard.session_by_id(&id, close).await?);
             Ok(200)
         }
         Request::Op(op) => shard.execute(op, resp).await,

@@ -103,6 +103,18 @@ pub enum Op {
         tenant: String,
         name: String,
     },
+    OpenSession {
+        tenant: String,
+        metadata: Value,
+        ttl_ms: u64,
+    },
+    ListSessions {
+        tenant: String,
+    },
+    /// Succeeds when the tenant exists (before work done elsewhere, like sandboxes).
+    CheckTenant {
+        tenant: String,
+    },
 }
 
 impl Op {
@@ -128,7 +140,10 @@ impl Op {
             | Op::JobHistory { tenant, .. }
             | Op::CreateCron { tenant, .. }
             | Op::ListCrons { tenant }
-            | Op::DeleteCron { tenant, .. } => tenant,
+            | Op::DeleteCron { tenant, .. }
+            | Op::OpenSession { tenant, .. }
+            | Op::ListSessions { tenant }
+            | Op::CheckTenant { tenant } => tenant,
         }
     }
 }
@@ -225,6 +240,60 @@ fn cron_name(name: &str) -> Result<String> {
     }
 }
 
+/// What a sandbox request asks for.
+#[derive(Debug)]
+pub enum SandboxAction {
+    Run(crate::proc::sandbox::Spec),
+    List,
+    Get(String),
+    Stop(String),
+}
+
+fn sandbox_spec(v: &Value) -> Result<crate::proc::sandbox::Spec> {
+    let command: Vec<String> = match v.get("command") {
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|a| {
+                a.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| bad("`command` must be an array of strings"))
+            })
+            .collect::<Result<_>>()?,
+        _ => return Err(bad("`command` is required: a non-empty array of strings")),
+    };
+    let env = match v.get("env") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Object(o)) => o
+            .iter()
+            .map(|(k, v)| {
+                v.as_str()
+                    .map(|s| (k.to_string(), s.to_string()))
+                    .ok_or_else(|| bad("`env` values must be strings"))
+            })
+            .collect::<Result<_>>()?,
+        Some(_) => return Err(bad("`env` must be an object of strings")),
+    };
+    let stdin = match v.get("stdin") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::Str(s)) => s.to_string(),
+        Some(_) => return Err(bad("`stdin` must be a string")),
+    };
+    let number = |key: &str, default: u64, max: u64| match v.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(n) => match n.as_u64() {
+            Some(x) if (1..=max).contains(&x) => Ok(x),
+            _ => Err(bad(format!("`{key}` must be an integer from 1 to {max}"))),
+        },
+    };
+    Ok(crate::proc::sandbox::Spec {
+        command,
+        env,
+        stdin,
+        timeout_ms: number("timeout_ms", 30_000, 3_600_000)?,
+        memory_mb: number("memory_mb", 512, 65_536)?,
+    })
+}
+
 /// What a routed request asks for.
 #[derive(Debug)]
 pub enum Request {
@@ -232,6 +301,13 @@ pub enum Request {
     Health,
     /// `GET /api/tenants`: gathered from every shard.
     ListTenants,
+    /// `GET /api/sessions/{id}` (or `.../close` with `close`): asked of every shard.
+    SessionById { id: String, close: bool },
+    /// A request for the process supervisor, once the tenant is known to exist.
+    Sandbox {
+        tenant: String,
+        action: SandboxAction,
+    },
     /// Anything owned by one tenant's shard.
     Op(Op),
 }
@@ -319,6 +395,68 @@ pub fn decode(
     let read = matches!(method, Get | Head);
     Ok(Request::Op(match (route, method) {
         (Route::Health, _) => return Ok(Request::Health),
+        (Route::Sandboxes(t), Post) => {
+            let tenant = tenant(t)?;
+            let spec = sandbox_spec(&body_object(parser, body)?)?;
+            return Ok(Request::Sandbox {
+                tenant,
+                action: SandboxAction::Run(spec),
+            });
+        }
+        (Route::Sandboxes(t), _) if read => {
+            return Ok(Request::Sandbox {
+                tenant: tenant(t)?,
+                action: SandboxAction::List,
+            })
+        }
+        (Route::Sandbox(t, id), _) if read => {
+            return Ok(Request::Sandbox {
+                tenant: tenant(t)?,
+                action: SandboxAction::Get(id.to_string()),
+            })
+        }
+        (Route::SandboxStop(t, id), Post) => {
+            return Ok(Request::Sandbox {
+                tenant: tenant(t)?,
+                action: SandboxAction::Stop(id.to_string()),
+            })
+        }
+        (Route::Session(id), _) if read => {
+            return Ok(Request::SessionById {
+                id: id.to_string(),
+                close: false,
+            })
+        }
+        (Route::SessionClose(id), Post) => {
+            return Ok(Request::SessionById {
+                id: id.to_string(),
+                close: true,
+            })
+        }
+        (Route::Sessions, Post) => {
+            let v = body_object(parser, body)?;
+            let t = match v.get("tenant_id") {
+                Some(Value::Str(t)) => tenant(t)?,
+                _ => return Err(bad("`tenant_id` is required")),
+            };
+            let metadata = match v.get("metadata") {
+                None | Some(Value::Null) => Value::Object(vec![]),
+                Some(m @ Value::Object(_)) => m.clone(),
+                Some(_) => return Err(bad("`metadata` must be an object")),
+            };
+            let ttl_ms = match v.get("ttl_ms") {
+                None | Some(Value::Null) => 3_600_000,
+                Some(n) => match n.as_u64() {
+                    Some(ms) if ms >= 1 => ms,
+                    _ => return Err(bad("`ttl_ms` must be an integer >= 1")),
+                },
+            };
+            Op::OpenSession {
+                tenant: t,
+                metadata,
+                ttl_ms,
+            }
+        }
         (Route::Tenants, _) if read => return Ok(Request::ListTenants),
         (Route::Tenants, Post) => {
             let mut v = body_object(parser, body)?;

@@ -221,6 +221,7 @@ pub fn run(config: Config) -> io::Result<()> {
         let dir = config.data_dir.join("shards").join(id.to_string());
         opened.push((dir, rec));
     }
+    let procs = crate::proc::Procs::spawn()?;
     let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
     for ((id, listener), (dir, rec)) in listeners.into_iter().enumerate().zip(opened) {
         let (port, token, mesh) = (port, token.clone(), mesh.clone());
@@ -238,6 +239,7 @@ pub fn run(config: Config) -> io::Result<()> {
         writers.push(writer);
         let ready = ready_tx.clone();
         let app = if id == 0 { initial_app.take() } else { None };
+        let shard_procs = procs.clone();
         let cpu = (!cpus.is_empty()).then(|| cpus[id % cpus.len()]);
         std::thread::Builder::new()
             .name(format!("nimbus-shard-{id}"))
@@ -245,10 +247,12 @@ pub fn run(config: Config) -> io::Result<()> {
                 if let Some(cpu) = cpu {
                     pin_to(cpu);
                 }
-                let shard = Rc::new(match app {
+                let mut shard = match app {
                     Some(active) => seed.start_with_app(active),
                     None => seed.start(),
-                });
+                };
+                shard.set_procs(shard_procs);
+                let shard = Rc::new(shard);
                 if let Err(e) = run_shard(shard, listener, ready.clone()) {
                     // Before start this fails `run`; after it, a lost shard ends the process.
                     eprintln!("nimbus: shard {id} stopped: {e}");
@@ -276,6 +280,10 @@ pub fn run(config: Config) -> io::Result<()> {
     let sig = wait_for_stop_signal(&signals);
     eprintln!("nimbus: signal {sig}, stopping");
     close_sockets(&mesh, shards, Duration::from_millis(1500));
+    let (ack, stopped) = mpsc::channel();
+    if procs.send(crate::proc::ProcMsg::Stop { ack }) {
+        let _ = stopped.recv_timeout(Duration::from_secs(2));
+    }
     stop_writers(&writers, Duration::from_secs(3));
     Ok(())
 }

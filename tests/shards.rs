@@ -135,7 +135,10 @@ fn a_live_result_crosses_from_the_owner_to_the_connection_shard() {
         let conn = shard0.new_conn_id();
         shard0.register_conn(conn, outbox.clone());
         let me = ConnRef { shard: 0, conn };
-        shard0.attach(&remote, me).await.expect("attach");
+        shard0
+            .attach(&remote, me, "01jx2x9w7d2f0v6q8t3k5r9e1b")
+            .await
+            .expect("attach");
         let q = nimbus::json::parse_once(br#"{"table":"m","filters":[]}"#).expect("json");
         let first = shard0
             .subscribe(&remote, me, 1, Query::from_value(&q).expect("query"))
@@ -168,6 +171,9 @@ fn a_live_result_crosses_from_the_owner_to_the_connection_shard() {
             .map(|i| format!("ghost-{i}"))
             .find(|t| owner_of(t, 2) == 1)
             .expect("tenant");
-        assert!(shard0.attach(&ghost, me).await.is_err());
+        assert!(shard0
+            .attach(&ghost, me, "01jx2x9w7d2f0v6q8t3k5r9e1c")
+            .await
+            .is_err());
     });
 }

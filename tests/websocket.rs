@@ -573,3 +573,52 @@ fn a_scheduled_insert_reaches_a_live_subscription() {
         assert_eq!(f["data"][0]["from"], "the scheduler");
     });
 }
+
+#[test]
+fn websocket_connections_are_sessions_and_can_be_closed() {
+    let s = TestServer::start(2);
+    s.create_tenant("demo");
+    s.create_tenant("other");
+    rt().block_on(async {
+        let mut ws = Ws::connect(&s, "demo").await;
+        let mut other = Ws::connect(&s, "other").await;
+        let listed = s.call("GET", "/api/sessions?tenant_id=demo", None).body;
+        let sessions = listed["sessions"].as_array().expect("sessions");
+        assert_eq!(sessions.len(), 1, "{listed}");
+        assert_eq!(
+            (sessions[0]["id"].as_str(), sessions[0]["kind"].as_str()),
+            (Some(ws.session_id.as_str()), Some("ws"))
+        );
+        let one = s
+            .call("GET", &format!("/api/sessions/{}", ws.session_id), None)
+            .body;
+        assert_eq!(one["state"], "open");
+
+        let r = s.call(
+            "POST",
+            &format!("/api/sessions/{}/close", ws.session_id),
+            None,
+        );
+        assert_eq!(r.body["state"], "closed");
+        let f = ws.recv().await;
+        assert_eq!(
+            (f["type"].as_str(), f["error"]["code"].as_str()),
+            (Some("fatal_error"), Some("session.closed"))
+        );
+        ws.closed_with(None).await;
+        assert_eq!(
+            s.call("GET", &format!("/api/sessions/{}", ws.session_id), None)
+                .body["state"],
+            "closed"
+        );
+        // The other tenant's socket is untouched; when it goes, its session closes.
+        other.subscribe("r", all()).await;
+        let _ = other.s.close(None).await;
+        drop(other);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            s.call("GET", "/api/sessions?tenant_id=other", None).body,
+            json!({"sessions": []})
+        );
+    });
+}

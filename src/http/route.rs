@@ -9,6 +9,10 @@ pub enum Route<'a> {
     Ws,
     /// `POST /api/admin/deploy`.
     Deploy,
+    /// `/api/sessions`.
+    Sessions,
+    Session(&'a str),
+    SessionClose(&'a str),
     Tenants,
     Tenant(&'a str),
     Documents(&'a str),
@@ -23,6 +27,9 @@ pub enum Route<'a> {
     JobHistory(&'a str, &'a str),
     Crons(&'a str),
     Cron(&'a str, &'a str),
+    Sandboxes(&'a str),
+    Sandbox(&'a str, &'a str),
+    SandboxStop(&'a str, &'a str),
 }
 
 impl Route<'_> {
@@ -32,6 +39,9 @@ impl Route<'_> {
             Route::Health => "GET, HEAD",
             Route::Ws => "GET",
             Route::Deploy => "POST",
+            Route::Sessions => "GET, HEAD, POST",
+            Route::Session(_) => "GET, HEAD",
+            Route::SessionClose(_) => "POST",
             Route::Tenants => "GET, HEAD, POST",
             Route::Tenant(_) => "DELETE",
             Route::Documents(_) | Route::Query(_) | Route::QueryPaginated(_) => "POST",
@@ -41,6 +51,9 @@ impl Route<'_> {
             Route::Schedule(_) | Route::Crons(_) => "GET, HEAD, POST",
             Route::Job(..) | Route::Cron(..) => "DELETE",
             Route::JobHistory(..) => "GET, HEAD",
+            Route::Sandboxes(_) => "GET, HEAD, POST",
+            Route::Sandbox(..) => "GET, HEAD",
+            Route::SandboxStop(..) => "POST",
         }
     }
 }
@@ -93,6 +106,17 @@ pub fn route(path: &str) -> Option<Route<'_>> {
     if path == "/api/admin/deploy" {
         return Some(Route::Deploy);
     }
+    if let Some(rest) = path.strip_prefix("/api/sessions") {
+        let mut parts = rest.split('/').skip(1);
+        return match (rest.is_empty(), parts.next(), parts.next(), parts.next()) {
+            (true, ..) => Some(Route::Sessions),
+            (false, Some(id), None, _) if !id.is_empty() => Some(Route::Session(id)),
+            (false, Some(id), Some("close"), None) if !id.is_empty() => {
+                Some(Route::SessionClose(id))
+            }
+            _ => None,
+        };
+    }
     let rest = path.strip_prefix("/api/tenants")?;
     if rest.is_empty() || rest == "/" {
         return Some(Route::Tenants);
@@ -115,6 +139,9 @@ pub fn route(path: &str) -> Option<Route<'_>> {
         [Some("schedule"), Some(id), None, _] => Route::Job(tenant, id),
         [Some("crons"), None, ..] => Route::Crons(tenant),
         [Some("crons"), Some(name), None, _] => Route::Cron(tenant, name),
+        [Some("sandboxes"), None, ..] => Route::Sandboxes(tenant),
+        [Some("sandboxes"), Some(id), None, _] => Route::Sandbox(tenant, id),
+        [Some("sandboxes"), Some(id), Some("stop"), None] => Route::SandboxStop(tenant, id),
         _ => return None,
     })
 }
@@ -145,6 +172,13 @@ mod tests {
         assert_eq!(route("/nope"), None);
         assert_eq!(path_of("/a?b=c"), "/a");
         assert_eq!(route("/ws"), Some(Route::Ws));
+        assert_eq!(route("/api/sessions"), Some(Route::Sessions));
+        assert_eq!(route("/api/sessions/x"), Some(Route::Session("x")));
+        assert_eq!(
+            route("/api/sessions/x/close"),
+            Some(Route::SessionClose("x"))
+        );
+        assert_eq!(route("/api/sessionsx"), None);
         assert_eq!(
             route("/api/tenants/t/schedule/history/x"),
             Some(Route::JobHistory("t", "x"))

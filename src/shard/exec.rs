@@ -11,6 +11,7 @@ use crate::json::write_str;
 use crate::ops::Op;
 use crate::query::{self, Cursor};
 use crate::schedule::{Due, Timers};
+use crate::sessions::{Kind as SessionKind, Session, Sessions};
 use crate::store::{Change, Cron, Doc, Effect, Job, Mutation, Store};
 use crate::subs::{ConnRef, Subs};
 use crate::wal::writer::Log;
@@ -42,6 +43,10 @@ pub struct State {
     pub ended: Vec<ConnRef>,
     /// When this shard's jobs and crons are next due.
     pub timers: Timers,
+    /// Sessions of this shard's tenants.
+    pub sessions: Sessions,
+    /// Tenants deleted by the last op (their processes are stopped by the shard).
+    pub deleted: Vec<String>,
 }
 
 /// The parts of [`State`] a commit needs.
@@ -50,6 +55,8 @@ struct Committer<'a> {
     log: &'a mut Log,
     subs: &'a mut Subs,
     ended: &'a mut Vec<ConnRef>,
+    sessions: &'a mut Sessions,
+    deleted: &'a mut Vec<String>,
 }
 
 /// Checks a change, logs it, applies it, and lets live queries see it; returns its sequence
@@ -79,6 +86,8 @@ fn commit(c: &mut Committer<'_>, change: Change) -> Result<u64> {
     }
     if let Some(t) = deleted_tenant {
         c.ended.extend(c.subs.drop_tenant(&t));
+        c.sessions.drop_tenant(&t);
+        c.deleted.push(t);
     }
     Ok(seq)
 }
@@ -92,12 +101,16 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
         subs,
         ended,
         timers,
+        sessions,
+        deleted,
     } = state;
     let mut committer = Committer {
         store,
         log,
         subs,
         ended,
+        sessions,
+        deleted,
     };
     let c = &mut committer;
     match op {
@@ -257,6 +270,43 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
         Op::DeleteSchema { tenant, table } => {
             let seq = commit(c, Change::DeleteSchema { tenant, table })?;
             Ok((204, seq))
+        }
+        Op::CheckTenant { tenant } => {
+            c.store.tenant(&tenant)?;
+            Ok((200, 0))
+        }
+        Op::OpenSession {
+            tenant,
+            metadata,
+            ttl_ms,
+        } => {
+            c.store.tenant(&tenant)?;
+            let now = now_ms();
+            let session = Session {
+                id: DocId(ulid::Ulid::new().0).to_string(),
+                tenant,
+                kind: SessionKind::Http,
+                closed: false,
+                created_at: now,
+                expires_at: Some(now.saturating_add(ttl_ms)),
+                metadata,
+            };
+            session.write_json(now, out);
+            c.sessions.open(session);
+            Ok((201, 0))
+        }
+        Op::ListSessions { tenant } => {
+            c.store.tenant(&tenant)?;
+            let now = now_ms();
+            out.extend_from_slice(b"{\"sessions\":[");
+            for (n, s) in c.sessions.list(&tenant).into_iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                s.write_json(now, out);
+            }
+            out.extend_from_slice(b"]}");
+            Ok((200, 0))
         }
         Op::ScheduleJob {
             tenant,
@@ -427,6 +477,8 @@ pub fn run_job(state: &mut State, tenant: &str, id: DocId, now: u64) -> Result<O
         log,
         subs,
         ended,
+        sessions,
+        deleted,
         ..
     } = state;
     let mut c = Committer {
@@ -434,6 +486,8 @@ pub fn run_job(state: &mut State, tenant: &str, id: DocId, now: u64) -> Result<O
         log,
         subs,
         ended,
+        sessions,
+        deleted,
     };
     let change = Change::RunJob {
         tenant: tenant.to_string(),
@@ -471,12 +525,16 @@ pub fn run_cron(state: &mut State, tenant: &str, name: &str, now: u64) -> Result
         subs,
         ended,
         timers,
+        sessions,
+        deleted,
     } = state;
     let mut c = Committer {
         store,
         log,
         subs,
         ended,
+        sessions,
+        deleted,
     };
     let change = Change::RunCron {
         tenant: tenant.to_string(),

@@ -4,6 +4,7 @@
 use super::{Shard, ShardMsg};
 use crate::error::{Error, Result};
 use crate::query::Query;
+use crate::sessions::{Kind as SessionKind, Session};
 use crate::subs::{Batch, ConnRef, Delivery};
 use crate::ws::outbox::Outbox;
 use crate::ws::session::fatal;
@@ -42,30 +43,98 @@ impl Shard {
         self.conns.borrow_mut().remove(&conn);
     }
 
-    /// Records a new connection with the tenant's owner; fails if the tenant does not exist.
-    pub async fn attach(&self, tenant: &str, conn: ConnRef) -> Result<()> {
+    /// Records a new connection (and its session) with the tenant's owner; fails if the
+    /// tenant does not exist.
+    pub async fn attach(&self, tenant: &str, conn: ConnRef, session_id: &str) -> Result<()> {
         let owner = self.owner(tenant);
         if owner == self.id {
-            let mut state = self.state.borrow_mut();
-            state.store.tenant(tenant)?;
-            state.subs.attach(tenant, conn);
-            return Ok(());
+            return self.attach_here(tenant, conn, session_id);
         }
         let (reply, rx) = oneshot::channel();
         let msg = ShardMsg::Attach {
             tenant: tenant.to_string(),
             conn,
+            session_id: session_id.to_string(),
             reply,
         };
         self.mesh.send(owner, msg).map_err(|_| unavailable(owner))?;
         rx.await.map_err(|_| dropped())?
     }
 
+    fn attach_here(&self, tenant: &str, conn: ConnRef, session_id: &str) -> Result<()> {
+        let mut state = self.state.borrow_mut();
+        state.store.tenant(tenant)?;
+        state.subs.attach(tenant, conn);
+        state.sessions.open(Session {
+            id: session_id.to_string(),
+            tenant: tenant.to_string(),
+            kind: SessionKind::Ws(conn),
+            closed: false,
+            created_at: crate::clock::now_ms(),
+            expires_at: None,
+            metadata: crate::value::Value::Object(vec![]),
+        });
+        Ok(())
+    }
+
+    fn detach_here(&self, tenant: &str, conn: ConnRef) {
+        let mut state = self.state.borrow_mut();
+        state.subs.detach(tenant, conn);
+        state.sessions.conn_ended(conn);
+    }
+
+    /// This shard's answer for a session id: its JSON (after closing it, with `close`).
+    fn session_here(&self, id: &str, close: bool) -> Option<Vec<u8>> {
+        let now = crate::clock::now_ms();
+        let mut out = Vec::new();
+        let mut state = self.state.borrow_mut();
+        if !close {
+            state.sessions.get(id)?.write_json(now, &mut out);
+            return Some(out);
+        }
+        let existing = state.sessions.get(id)?.clone();
+        let session = state.sessions.close(id).unwrap_or(existing);
+        session.write_json(now, &mut out);
+        drop(state);
+        if let SessionKind::Ws(conn) = session.kind {
+            let e = Error::Protocol {
+                code: "session.closed",
+                message: format!("session `{id}` was closed"),
+            };
+            self.end_conns(vec![conn], e);
+        }
+        Some(out)
+    }
+
+    /// A session by id from whichever shard has it (closing it with `close`).
+    pub async fn session_by_id(&self, id: &str, close: bool) -> Result<Vec<u8>> {
+        if let Some(found) = self.session_here(id, close) {
+            return Ok(found);
+        }
+        let mut waiting = Vec::new();
+        for to in (0..self.mesh.cores()).filter(|&s| s != self.id) {
+            let (reply, rx) = oneshot::channel();
+            let msg = ShardMsg::FindSession {
+                id: id.to_string(),
+                close,
+                reply,
+            };
+            self.mesh.send(to, msg).map_err(|_| unavailable(to))?;
+            waiting.push(rx);
+        }
+        for rx in waiting {
+            if let Some(found) = rx.await.map_err(|_| dropped())? {
+                return Ok(found);
+            }
+        }
+        Err(Error::NotFound(format!("session `{id}` does not exist")))
+    }
+
     /// Tells the tenant's owner that a connection closed.
     pub fn detach(&self, tenant: &str, conn: ConnRef) {
         let owner = self.owner(tenant);
         if owner == self.id {
-            self.state.borrow_mut().subs.detach(tenant, conn);
+            self.detach_here(tenant, conn);
         } else {
             // If the owner's inbox is full, the subscriptions stay until the tenant is
             // deleted; results for a closed connection are dropped on arrival.
@@ -238,19 +307,15 @@ impl Shard {
             ShardMsg::Attach {
                 tenant,
                 conn,
+                session_id,
                 reply,
             } => {
-                let result = {
-                    let mut state = self.state.borrow_mut();
-                    let exists = state.store.tenant(&tenant).map(|_| ());
-                    if exists.is_ok() {
-                        state.subs.attach(&tenant, conn);
-                    }
-                    exists
-                };
-                let _ = reply.send(result);
+                let _ = reply.send(self.attach_here(&tenant, conn, &session_id));
             }
-            ShardMsg::Detach { tenant, conn } => self.state.borrow_mut().subs.detach(&tenant, conn),
+            ShardMsg::FindSession { id, close, reply } => {
+                let _ = reply.send(self.session_here(&id, close));
+            }
+            ShardMsg::Detach { tenant, conn } => self.detach_here(&tenant, conn),
             ShardMsg::Subscribe {
                 tenant,
                 conn,

@@ -49,6 +49,7 @@ pub enum ShardMsg {
     Attach {
         tenant: String,
         conn: ConnRef,
+        session_id: String,
         reply: oneshot::Sender<Result<()>>,
     },
     /// That connection closed: forget it and its subscriptions.
@@ -73,6 +74,12 @@ pub enum ShardMsg {
     EndConn { conn: u64, error: Error },
     /// The server is stopping: end every WebSocket with `service.unavailable`, then ack.
     Shutdown { ack: std::sync::mpsc::Sender<()> },
+    /// Find (and with `close`, close) a session by id: every shard is asked.
+    FindSession {
+        id: String,
+        close: bool,
+        reply: oneshot::Sender<Option<Vec<u8>>>,
+    },
     /// A deploy request, for shard 0, which owns the active app.
     Deploy {
         request: crate::value::Value,
@@ -171,6 +178,8 @@ pub struct Shard {
     next_conn: Cell<u64>,
     /// The active app generation (used on shard 0 only).
     deploy: RefCell<crate::deploy::Active>,
+    /// The process supervisor (sandboxes), when the server runs one.
+    procs: Option<crate::proc::Procs>,
     /// JSON parser scratch space, reused by every request on this core.
     pub parser: RefCell<Parser>,
     next_request: Cell<u128>,
@@ -202,6 +211,8 @@ impl Shard {
             token,
             mesh,
             state: RefCell::new(State {
+                sessions: Default::default(),
+                deleted: Vec::new(),
                 timers: crate::schedule::Timers::from_store(&store),
                 store,
                 log,
@@ -213,6 +224,7 @@ impl Shard {
             conns: RefCell::new(hashbrown::HashMap::new()),
             next_conn: Cell::new(1),
             deploy: RefCell::new(crate::deploy::Active::default()),
+            procs: None,
             parser: RefCell::new(Parser::default()),
             next_request: Cell::new(ulid::Ulid::new().0),
             date: RefCell::new((0, String::new())),
@@ -253,6 +265,77 @@ impl Shard {
             wal,
         };
         Ok((seed, tx))
+    }
+
+    /// Gives the shard the process supervisor.
+    pub fn set_procs(&mut self, procs: crate::proc::Procs) {
+        self.procs = Some(procs);
+    }
+
+    /// Runs a sandbox request for an existing tenant.
+    pub async fn sandbox(
+        &self,
+        tenant: String,
+        action: crate::ops::SandboxAction,
+    ) -> Result<Vec<u8>> {
+        use crate::ops::SandboxAction;
+        use crate::proc::ProcMsg;
+        let mut check = Vec::new();
+        self.execute(
+            Op::CheckTenant {
+                tenant: tenant.clone(),
+            },
+            &mut check,
+        )
+        .await?;
+        let procs = self
+            .procs
+            .as_ref()
+            .ok_or_else(|| Error::Unavailable("no process supervisor".into()))?;
+        let gone = || Error::Unavailable("the process supervisor is stopping".into());
+        let missing = |id: &str| Error::NotFound(format!("sandbox `{id}` does not exist"));
+        match action {
+            SandboxAction::Run(spec) => {
+                let (reply, rx) = oneshot::channel();
+                if !procs.send(ProcMsg::RunSandbox {
+                    tenant,
+                    spec,
+                    reply,
+                }) {
+                    return Err(gone());
+                }
+                rx.await.map_err(|_| gone())
+            }
+            SandboxAction::List => {
+                let (reply, rx) = oneshot::channel();
+                if !procs.send(ProcMsg::ListSandboxes { tenant, reply }) {
+                    return Err(gone());
+                }
+                rx.await.map_err(|_| gone())
+            }
+            SandboxAction::Get(id) => {
+                let (reply, rx) = oneshot::channel();
+                if !procs.send(ProcMsg::GetSandbox {
+                    tenant,
+                    id: id.clone(),
+                    reply,
+                }) {
+                    return Err(gone());
+                }
+                rx.await.map_err(|_| gone())?.ok_or_else(|| missing(&id))
+            }
+            SandboxAction::Stop(id) => {
+                let (reply, rx) = oneshot::channel();
+                if !procs.send(ProcMsg::StopSandbox {
+                    tenant,
+                    id: id.clone(),
+                    reply,
+                }) {
+                    return Err(gone());
+                }
+                rx.await.map_err(|_| gone())?.ok_or_else(|| missing(&id))
+            }
+        }
     }
 
     /// A fresh request id.
@@ -328,9 +411,20 @@ impl Shard {
     /// Executes an op on this shard's own data.
     fn run_local(&self, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64)> {
         let result = run_guarded(|| exec::execute(&mut self.state.borrow_mut(), op, out));
-        let ended = std::mem::take(&mut self.state.borrow_mut().ended);
+        let (ended, deleted) = {
+            let mut state = self.state.borrow_mut();
+            (
+                std::mem::take(&mut state.ended),
+                std::mem::take(&mut state.deleted),
+            )
+        };
         if !ended.is_empty() {
             self.end_conns(ended, Error::TenantNotFound("(deleted)".into()));
+        }
+        for tenant in deleted {
+            if let Some(p) = &self.procs {
+                p.send(crate::proc::ProcMsg::DropTenant { tenant });
+            }
         }
         result
     }
