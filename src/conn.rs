@@ -552,6 +552,15 @@ async fn answer(
             resp.extend_from_slice(b"]}");
             Ok(200)
         }
+        Request::Service {
+            tenant,
+            name,
+            action,
+        } => {
+            let (status, body) = shard.service(tenant, name, action).await?;
+            resp.extend_from_slice(&body);
+            Ok(status)
+        }
         Request::Sandbox { tenant, action } => {
             let created = matches!(action, crate::ops::SandboxAction::Run(_));
             resp.extend_from_slice(&shard.sandbox(tenant, action).await?);

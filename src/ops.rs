@@ -9,6 +9,7 @@ use crate::http::parse::Method;
 use crate::http::route::Route;
 use crate::ids::{valid_table_name, valid_tenant_id, DocId};
 use crate::json::Parser;
+use crate::proc::service::{Restart, ServiceDef};
 use crate::query::Query;
 use crate::store::{Mutation, TableSchema};
 use crate::value::{Object, Value};
@@ -115,6 +116,25 @@ pub enum Op {
     CheckTenant {
         tenant: String,
     },
+    /// Creates (`create`) or replaces a service definition; answers the definition.
+    PutService {
+        tenant: String,
+        def: ServiceDef,
+        create: bool,
+    },
+    /// Answers a service definition.
+    GetService {
+        tenant: String,
+        name: String,
+    },
+    /// Answers every service definition of the tenant, as an array.
+    ListServices {
+        tenant: String,
+    },
+    DeleteService {
+        tenant: String,
+        name: String,
+    },
 }
 
 impl Op {
@@ -143,7 +163,11 @@ impl Op {
             | Op::DeleteCron { tenant, .. }
             | Op::OpenSession { tenant, .. }
             | Op::ListSessions { tenant }
-            | Op::CheckTenant { tenant } => tenant,
+            | Op::CheckTenant { tenant }
+            | Op::PutService { tenant, .. }
+            | Op::GetService { tenant, .. }
+            | Op::ListServices { tenant }
+            | Op::DeleteService { tenant, .. } => tenant,
         }
     }
 }
@@ -240,6 +264,90 @@ fn cron_name(name: &str) -> Result<String> {
     }
 }
 
+/// What a service request asks for.
+#[derive(Debug)]
+pub enum ServiceRequest {
+    Create(ServiceDef),
+    Update(ServiceDef),
+    Get,
+    List,
+    Delete,
+    Act(crate::proc::Action),
+}
+
+fn service_name(name: &str) -> Result<String> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(bad(format!(
+            "invalid service name `{name}` (1-64 of A-Z a-z 0-9 _ -)"
+        )))
+    }
+}
+
+/// Reads a service definition; `path_name` is the name in the path (for `PUT`).
+pub fn service_def(v: &Value, path_name: Option<&str>) -> Result<ServiceDef> {
+    if v.as_object().is_none() {
+        return Err(bad("a service must be a JSON object"));
+    }
+    let name = match (v.get("name"), path_name) {
+        (Some(Value::Str(n)), Some(p)) if &**n != p => {
+            return Err(bad(format!(
+                "the body's name `{n}` does not match the path's `{p}`"
+            )))
+        }
+        (Some(Value::Str(n)), _) => service_name(n)?,
+        (None, Some(p)) => service_name(p)?,
+        _ => return Err(bad("`name` is required")),
+    };
+    let command: Vec<String> = match v.get("command") {
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|a| {
+                a.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| bad("`command` must be an array of strings"))
+            })
+            .collect::<Result<_>>()?,
+        _ => return Err(bad("`command` is required: a non-empty array of strings")),
+    };
+    let env = match v.get("env") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Object(o)) => o
+            .iter()
+            .map(|(k, v)| {
+                v.as_str()
+                    .map(|s| (k.to_string(), s.to_string()))
+                    .ok_or_else(|| bad("`env` values must be strings"))
+            })
+            .collect::<Result<_>>()?,
+        Some(_) => return Err(bad("`env` must be an object of strings")),
+    };
+    let restart = match v.get("restart") {
+        None | Some(Value::Null) => Restart::Never,
+        Some(Value::Str(r)) => {
+            Restart::parse(r).ok_or_else(|| bad("`restart` must be never, on-failure or always"))?
+        }
+        Some(_) => return Err(bad("`restart` must be a string")),
+    };
+    let autostart = match v.get("autostart") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(bad("`autostart` must be a boolean")),
+    };
+    Ok(ServiceDef {
+        name,
+        command,
+        env,
+        restart,
+        autostart,
+    })
+}
+
 /// What a sandbox request asks for.
 #[derive(Debug)]
 pub enum SandboxAction {
@@ -307,6 +415,12 @@ pub enum Request {
     Sandbox {
         tenant: String,
         action: SandboxAction,
+    },
+    /// A service request: definitions on the tenant's shard, processes in the supervisor.
+    Service {
+        tenant: String,
+        name: Option<String>,
+        action: ServiceRequest,
     },
     /// Anything owned by one tenant's shard.
     Op(Op),
@@ -395,6 +509,58 @@ pub fn decode(
     let read = matches!(method, Get | Head);
     Ok(Request::Op(match (route, method) {
         (Route::Health, _) => return Ok(Request::Health),
+        (Route::Services(t), Post) => {
+            let tenant = tenant(t)?;
+            let def = service_def(&body_object(parser, body)?, None)?;
+            return Ok(Request::Service {
+                tenant,
+                name: None,
+                action: ServiceRequest::Create(def),
+            });
+        }
+        (Route::Services(t), _) if read => {
+            return Ok(Request::Service {
+                tenant: tenant(t)?,
+                name: None,
+                action: ServiceRequest::List,
+            })
+        }
+        (Route::Service(t, n), _) if read => {
+            return Ok(Request::Service {
+                tenant: tenant(t)?,
+                name: Some(service_name(n)?),
+                action: ServiceRequest::Get,
+            })
+        }
+        (Route::Service(t, n), Put) => {
+            let (tenant, name) = (tenant(t)?, service_name(n)?);
+            let def = service_def(&body_object(parser, body)?, Some(&name))?;
+            return Ok(Request::Service {
+                tenant,
+                name: Some(name),
+                action: ServiceRequest::Update(def),
+            });
+        }
+        (Route::Service(t, n), Delete) => {
+            return Ok(Request::Service {
+                tenant: tenant(t)?,
+                name: Some(service_name(n)?),
+                action: ServiceRequest::Delete,
+            })
+        }
+        (Route::ServiceAction(t, n, a), Post) => {
+            let action = match a {
+                "start" => crate::proc::Action::Start,
+                "stop" => crate::proc::Action::Stop,
+                _ => crate::proc::Action::Restart,
+            };
+            let (tenant, name) = (tenant(t)?, service_name(n)?);
+            return Ok(Request::Service {
+                tenant,
+                name: Some(name),
+                action: ServiceRequest::Act(action),
+            });
+        }
         (Route::Sandboxes(t), Post) => {
             let tenant = tenant(t)?;
             let spec = sandbox_spec(&body_object(parser, body)?)?;

@@ -222,6 +222,31 @@ pub fn run(config: Config) -> io::Result<()> {
         opened.push((dir, rec));
     }
     let procs = crate::proc::Procs::spawn()?;
+    // Services marked autostart start now, from their durable definitions.
+    for (_, rec) in &opened {
+        for tenant in rec.store.tenant_ids() {
+            let Ok(t) = rec.store.tenant(tenant) else {
+                continue;
+            };
+            for def in t.services.values().filter(|d| d.autostart) {
+                let dir = config
+                    .data_dir
+                    .join("tenants")
+                    .join(tenant)
+                    .join("services")
+                    .join(&def.name);
+                let (reply, _) = futures_channel::oneshot::channel();
+                let action = crate::proc::Action::Start;
+                procs.send(crate::proc::ProcMsg::ServiceAction {
+                    tenant: tenant.to_string(),
+                    def: def.clone(),
+                    dir,
+                    action,
+                    reply,
+                });
+            }
+        }
+    }
     let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
     for ((id, listener), (dir, rec)) in listeners.into_iter().enumerate().zip(opened) {
         let (port, token, mesh) = (port, token.clone(), mesh.clone());

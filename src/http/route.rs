@@ -27,6 +27,10 @@ pub enum Route<'a> {
     JobHistory(&'a str, &'a str),
     Crons(&'a str),
     Cron(&'a str, &'a str),
+    Services(&'a str),
+    Service(&'a str, &'a str),
+    /// `/services/{name}/start|stop|restart`.
+    ServiceAction(&'a str, &'a str, &'a str),
     Sandboxes(&'a str),
     Sandbox(&'a str, &'a str),
     SandboxStop(&'a str, &'a str),
@@ -51,6 +55,9 @@ impl Route<'_> {
             Route::Schedule(_) | Route::Crons(_) => "GET, HEAD, POST",
             Route::Job(..) | Route::Cron(..) => "DELETE",
             Route::JobHistory(..) => "GET, HEAD",
+            Route::Services(_) => "GET, HEAD, POST",
+            Route::Service(..) => "GET, HEAD, PUT, DELETE",
+            Route::ServiceAction(..) => "POST",
             Route::Sandboxes(_) => "GET, HEAD, POST",
             Route::Sandbox(..) => "GET, HEAD",
             Route::SandboxStop(..) => "POST",
@@ -139,6 +146,11 @@ pub fn route(path: &str) -> Option<Route<'_>> {
         [Some("schedule"), Some(id), None, _] => Route::Job(tenant, id),
         [Some("crons"), None, ..] => Route::Crons(tenant),
         [Some("crons"), Some(name), None, _] => Route::Cron(tenant, name),
+        [Some("services"), None, ..] => Route::Services(tenant),
+        [Some("services"), Some(name), None, _] => Route::Service(tenant, name),
+        [Some("services"), Some(name), Some(a @ ("start" | "stop" | "restart")), None] => {
+            Route::ServiceAction(tenant, name, a)
+        }
         [Some("sandboxes"), None, ..] => Route::Sandboxes(tenant),
         [Some("sandboxes"), Some(id), None, _] => Route::Sandbox(tenant, id),
         [Some("sandboxes"), Some(id), Some("stop"), None] => Route::SandboxStop(tenant, id),

@@ -152,6 +152,7 @@ impl Sandbox {
         unsafe {
             cmd.pre_exec(move || {
                 libc::setpgid(0, 0);
+                super::reset_signals_in_child();
                 limit(libc::RLIMIT_AS, memory);
                 limit(libc::RLIMIT_CPU, cpu_s);
                 limit(libc::RLIMIT_NOFILE, 256);

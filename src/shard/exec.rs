@@ -271,6 +271,53 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
             let seq = commit(c, Change::DeleteSchema { tenant, table })?;
             Ok((204, seq))
         }
+        Op::PutService {
+            tenant,
+            def,
+            create,
+        } => {
+            let exists = c.store.tenant(&tenant)?.services.contains_key(&def.name);
+            if create && exists {
+                return Err(Error::Conflict(format!(
+                    "service `{}` already exists",
+                    def.name
+                )));
+            }
+            if !create && !exists {
+                return Err(Error::NotFound(format!(
+                    "service `{}` does not exist",
+                    def.name
+                )));
+            }
+            write_service_def(out, &def);
+            let seq = commit(c, Change::PutService { tenant, def })?;
+            Ok((if create { 201 } else { 200 }, seq))
+        }
+        Op::GetService { tenant, name } => {
+            let t = c.store.tenant(&tenant)?;
+            let def = t
+                .services
+                .get(&name)
+                .ok_or_else(|| Error::NotFound(format!("service `{name}` does not exist")))?;
+            write_service_def(out, def);
+            Ok((200, 0))
+        }
+        Op::ListServices { tenant } => {
+            let t = c.store.tenant(&tenant)?;
+            out.push(b'[');
+            for (n, def) in t.services.values().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                write_service_def(out, def);
+            }
+            out.push(b']');
+            Ok((200, 0))
+        }
+        Op::DeleteService { tenant, name } => {
+            let seq = commit(c, Change::DeleteService { tenant, name })?;
+            Ok((204, seq))
+        }
         Op::CheckTenant { tenant } => {
             c.store.tenant(&tenant)?;
             Ok((200, 0))
@@ -553,4 +600,10 @@ pub fn run_cron(state: &mut State, tenant: &str, name: &str, now: u64) -> Result
         },
     );
     Ok(Some(seq))
+}
+
+fn write_service_def(out: &mut Vec<u8>, def: &crate::proc::service::ServiceDef) {
+    out.push(b'{');
+    def.write_fields(out);
+    out.push(b'}');
 }

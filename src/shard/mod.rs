@@ -338,6 +338,129 @@ impl Shard {
         }
     }
 
+    /// The directory a service runs in.
+    fn service_dir(&self, tenant: &str, name: &str) -> PathBuf {
+        self.config
+            .data_dir
+            .join("tenants")
+            .join(tenant)
+            .join("services")
+            .join(name)
+    }
+
+    /// Runs a service request: the definition on the tenant's shard, the process in the
+    /// supervisor.
+    pub async fn service(
+        &self,
+        tenant: String,
+        name: Option<String>,
+        action: crate::ops::ServiceRequest,
+    ) -> Result<(u16, Vec<u8>)> {
+        use crate::ops::{service_def, ServiceRequest};
+        use crate::proc::{Action, ProcMsg};
+        let procs = self
+            .procs
+            .as_ref()
+            .ok_or_else(|| Error::Unavailable("no process supervisor".into()))?;
+        let gone = || Error::Unavailable("the process supervisor is stopping".into());
+        let mut out = Vec::new();
+        let def_of = |bytes: &[u8]| {
+            crate::json::parse_once(bytes)
+                .map_err(|e| Error::Internal(e.0))
+                .and_then(|v| service_def(&v, None))
+        };
+        let (status, def, act) = match action {
+            ServiceRequest::List => {
+                self.execute(
+                    Op::ListServices {
+                        tenant: tenant.clone(),
+                    },
+                    &mut out,
+                )
+                .await?;
+                let list = crate::json::parse_once(&out).map_err(|e| Error::Internal(e.0))?;
+                let mut defs = Vec::new();
+                if let crate::value::Value::Array(items) = list {
+                    for item in &items {
+                        let def = service_def(item, None)?;
+                        let dir = self.service_dir(&tenant, &def.name);
+                        defs.push((def, dir));
+                    }
+                }
+                let (reply, rx) = oneshot::channel();
+                if !procs.send(ProcMsg::ServiceList {
+                    tenant,
+                    defs,
+                    reply,
+                }) {
+                    return Err(gone());
+                }
+                return Ok((200, rx.await.map_err(|_| gone())?));
+            }
+            ServiceRequest::Delete => {
+                let name = name.unwrap_or_default();
+                self.execute(
+                    Op::DeleteService {
+                        tenant: tenant.clone(),
+                        name: name.clone(),
+                    },
+                    &mut out,
+                )
+                .await?;
+                procs.send(ProcMsg::ServiceRemove { tenant, name });
+                return Ok((204, Vec::new()));
+            }
+            ServiceRequest::Create(def) | ServiceRequest::Update(def) => {
+                let create = name.is_none();
+                let status = self
+                    .execute(
+                        Op::PutService {
+                            tenant: tenant.clone(),
+                            def: def.clone(),
+                            create,
+                        },
+                        &mut out,
+                    )
+                    .await?;
+                let dir = self.service_dir(&tenant, &def.name);
+                procs.send(ProcMsg::ServiceDefine {
+                    tenant: tenant.clone(),
+                    def: def.clone(),
+                    dir,
+                });
+                (status, def, Action::Get)
+            }
+            ServiceRequest::Get | ServiceRequest::Act(_) => {
+                let name = name.unwrap_or_default();
+                self.execute(
+                    Op::GetService {
+                        tenant: tenant.clone(),
+                        name,
+                    },
+                    &mut out,
+                )
+                .await?;
+                let act = match action {
+                    ServiceRequest::Act(a) => a,
+                    _ => Action::Get,
+                };
+                (200, def_of(&out)?, act)
+            }
+        };
+        let dir = self.service_dir(&tenant, &def.name);
+        let (reply, rx) = oneshot::channel();
+        if !procs.send(ProcMsg::ServiceAction {
+            tenant,
+            def,
+            dir,
+            action: act,
+            reply,
+        }) {
+            return Err(gone());
+        }
+        Ok((status, rx.await.map_err(|_| gone())?))
+    }
+
     /// A fresh request id.
     pub fn request_id(&self) -> RequestId {
         let n = self.next_request.get().wrapping_add(1);

@@ -88,6 +88,16 @@ pub enum Change {
         tenant: String,
         name: String,
     },
+    /// A service definition is created or replaced.
+    PutService {
+        tenant: String,
+        def: crate::proc::service::ServiceDef,
+    },
+    /// A service definition is deleted.
+    DeleteService {
+        tenant: String,
+        name: String,
+    },
     /// A cron ran at `ran_at`; its next run is `next_run`.
     RunCron {
         tenant: String,
@@ -147,6 +157,8 @@ pub struct Tenant {
     pub history: std::collections::VecDeque<JobResult>,
     /// Crons, by name.
     pub crons: BTreeMap<String, Cron>,
+    /// Service definitions, by name.
+    pub services: BTreeMap<String, crate::proc::service::ServiceDef>,
 }
 
 impl Tenant {
@@ -274,6 +286,14 @@ impl Store {
                     self.check(&e.to_change(tenant))?;
                 }
             }
+            Change::PutService { tenant, .. } => {
+                self.tenant(tenant)?;
+            }
+            Change::DeleteService { tenant, name } => {
+                if !self.tenant(tenant)?.services.contains_key(name) {
+                    return Err(Error::NotFound(format!("service `{name}` does not exist")));
+                }
+            }
             Change::CreateCron { tenant, cron } => {
                 if self.tenant(tenant)?.crons.contains_key(&cron.name) {
                     return Err(Error::Conflict(format!(
@@ -394,6 +414,16 @@ impl Store {
                     while t.history.len() > HISTORY_KEPT {
                         t.history.pop_front();
                     }
+                }
+            }
+            Change::PutService { tenant, def } => {
+                if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
+                    t.services.insert(def.name.clone(), def);
+                }
+            }
+            Change::DeleteService { tenant, name } => {
+                if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
+                    t.services.remove(&name);
                 }
             }
             Change::CreateCron { tenant, cron } => {

@@ -49,6 +49,7 @@ pub struct TenantSnap {
     pub jobs: Vec<Job>,
     pub history: Vec<JobResult>,
     pub crons: Vec<Cron>,
+    pub services: Vec<crate::proc::service::ServiceDef>,
 }
 
 /// A shard's state as of (at least) sequence number `seq`.
@@ -111,6 +112,11 @@ pub fn restore(snapshot: Snapshot) -> Store {
         tenant.jobs = t.jobs.into_iter().map(|j| (j.id, j)).collect();
         tenant.history = t.history.into_iter().collect();
         tenant.crons = t.crons.into_iter().map(|c| (c.name.clone(), c)).collect();
+        tenant.services = t
+            .services
+            .into_iter()
+            .map(|d| (d.name.clone(), d))
+            .collect();
         for table in t.tables {
             let docs = &mut tenant
                 .tables
@@ -227,6 +233,7 @@ impl Copier {
                 jobs: tenant.jobs.values().cloned().collect(),
                 history: tenant.history.iter().cloned().collect(),
                 crons: tenant.crons.values().cloned().collect(),
+                services: tenant.services.values().cloned().collect(),
             });
             if names.is_empty() {
                 continue;
@@ -317,6 +324,9 @@ pub fn fingerprint(store: &Store) -> BTreeMap<String, String> {
         }
         for c in t.crons.values() {
             text += &format!("cron {c:?};");
+        }
+        for d in t.services.values() {
+            text += &format!("service {d:?};");
         }
         let mut names: Vec<&Box<str>> = t.tables.keys().collect();
         names.sort();
