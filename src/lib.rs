@@ -27,6 +27,25 @@
 //! - [`conn`]     one connection's request loop
 //! - [`server`]   recovery, pinned threads, runtimes, listeners, signals, shutdown
 
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod conn;
+pub mod deploy;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod json;
+pub mod mesh;
+pub mod ops;
+pub mod proc;
+pub mod query;
+pub mod schedule;
+pub mod server;
+pub mod sessions;
+pub mod shard;
+pub mod store;
+pub mod subs;
 pub mod value;
 pub mod wal;
 pub mod ws;
