@@ -304,29 +304,7 @@ pub fn service_def(v: &Value, path_name: Option<&str>) -> Result<ServiceDef> {
         (None, Some(p)) => service_name(p)?,
         _ => return Err(bad("`name` is required")),
     };
-    let command: Vec<String> = match v.get("command") {
-        Some(Value::Array(items)) if !items.is_empty() => items
-            .iter()
-            .map(|a| {
-                a.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| bad("`command` must be an array of strings"))
-            })
-            .collect::<Result<_>>()?,
-        _ => return Err(bad("`command` is required: a non-empty array of strings")),
-    };
-    let env = match v.get("env") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Object(o)) => o
-            .iter()
-            .map(|(k, v)| {
-                v.as_str()
-                    .map(|s| (k.to_string(), s.to_string()))
-                    .ok_or_else(|| bad("`env` values must be strings"))
-            })
-            .collect::<Result<_>>()?,
-        Some(_) => return Err(bad("`env` must be an object of strings")),
-    };
+    let (command, env) = command_and_env(v)?;
     let restart = match v.get("restart") {
         None | Some(Value::Null) => Restart::Never,
         Some(Value::Str(r)) => {
@@ -357,7 +335,11 @@ pub enum SandboxAction {
     Stop(String),
 }
 
-fn sandbox_spec(v: &Value) -> Result<crate::proc::sandbox::Spec> {
+/// An argv and an environment.
+type CommandEnv = (Vec<String>, Vec<(String, String)>);
+
+/// The `command` (a non-empty argv) and `env` (strings) of a service or sandbox.
+fn command_and_env(v: &Value) -> Result<CommandEnv> {
     let command: Vec<String> = match v.get("command") {
         Some(Value::Array(items)) if !items.is_empty() => items
             .iter()
@@ -381,6 +363,11 @@ fn sandbox_spec(v: &Value) -> Result<crate::proc::sandbox::Spec> {
             .collect::<Result<_>>()?,
         Some(_) => return Err(bad("`env` must be an object of strings")),
     };
+    Ok((command, env))
+}
+
+fn sandbox_spec(v: &Value) -> Result<crate::proc::sandbox::Spec> {
+    let (command, env) = command_and_env(v)?;
     let stdin = match v.get("stdin") {
         None | Some(Value::Null) => String::new(),
         Some(Value::Str(s)) => s.to_string(),

@@ -123,9 +123,16 @@ fn lifecycle_and_output_files() {
     create(
         &s,
         "t",
-        json!({"name": "stubborn", "command": ["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"]}),
+        json!({"name": "stubborn", "command": ["sh", "-c", "trap '' TERM; echo ready; while true; do sleep 0.1; done"]}),
     );
     act(&s, "t", "stubborn", "start");
+    let log = s.data_dir.join("tenants/t/services/stubborn/stdout.log");
+    assert!(
+        eventually(5, || std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("ready")),
+        "trap set"
+    );
     let started = Instant::now();
     let v = act(&s, "t", "stubborn", "stop");
     assert_eq!(v["state"], "stopped");

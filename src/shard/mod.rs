@@ -292,48 +292,36 @@ impl Shard {
             .procs
             .as_ref()
             .ok_or_else(|| Error::Unavailable("no process supervisor".into()))?;
-        let gone = || Error::Unavailable("the process supervisor is stopping".into());
         let missing = |id: &str| Error::NotFound(format!("sandbox `{id}` does not exist"));
         match action {
             SandboxAction::Run(spec) => {
-                let (reply, rx) = oneshot::channel();
-                if !procs.send(ProcMsg::RunSandbox {
+                ask(procs, |reply| ProcMsg::RunSandbox {
                     tenant,
                     spec,
                     reply,
-                }) {
-                    return Err(gone());
-                }
-                rx.await.map_err(|_| gone())
+                })
+                .await
             }
             SandboxAction::List => {
-                let (reply, rx) = oneshot::channel();
-                if !procs.send(ProcMsg::ListSandboxes { tenant, reply }) {
-                    return Err(gone());
-                }
-                rx.await.map_err(|_| gone())
+                ask(procs, |reply| ProcMsg::ListSandboxes { tenant, reply }).await
             }
             SandboxAction::Get(id) => {
-                let (reply, rx) = oneshot::channel();
-                if !procs.send(ProcMsg::GetSandbox {
+                let found = ask(procs, |reply| ProcMsg::GetSandbox {
                     tenant,
                     id: id.clone(),
                     reply,
-                }) {
-                    return Err(gone());
-                }
-                rx.await.map_err(|_| gone())?.ok_or_else(|| missing(&id))
+                })
+                .await?;
+                found.ok_or_else(|| missing(&id))
             }
             SandboxAction::Stop(id) => {
-                let (reply, rx) = oneshot::channel();
-                if !procs.send(ProcMsg::StopSandbox {
+                let found = ask(procs, |reply| ProcMsg::StopSandbox {
                     tenant,
                     id: id.clone(),
                     reply,
-                }) {
-                    return Err(gone());
-                }
-                rx.await.map_err(|_| gone())?.ok_or_else(|| missing(&id))
+                })
+                .await?;
+                found.ok_or_else(|| missing(&id))
             }
         }
     }
@@ -665,6 +653,19 @@ impl Shard {
         }
         self.snapshotting.set(false);
     }
+}
+
+/// Sends a request to the process supervisor and waits for its answer.
+async fn ask<T>(
+    procs: &crate::proc::Procs,
+    make: impl FnOnce(oneshot::Sender<T>) -> crate::proc::ProcMsg,
+) -> Result<T> {
+    let gone = || Error::Unavailable("the process supervisor is stopping".into());
+    let (reply, rx) = oneshot::channel();
+    if !procs.send(make(reply)) {
+        return Err(gone());
+    }
+    rx.await.map_err(|_| gone())
 }
 
 /// Resolves when a record is durable.

@@ -74,21 +74,15 @@ impl Outbox {
     /// Queues a text frame; `false` (and the connection ends) when the client has let too
     /// many pile up.
     pub fn push_text(&self, frame: Vec<u8>) -> bool {
-        if self.closing.get() {
-            return true;
-        }
-        if self.others.get() >= OTHER_FRAMES_MAX {
-            self.close(1008, "too many unread frames");
-            return false;
-        }
-        self.others.set(self.others.get() + 1);
-        self.queue.borrow_mut().push_back(Out::Text(frame));
-        self.wake_writer();
-        true
+        self.push_other(Out::Text(frame))
     }
 
     /// Queues a binary frame, under the same cap as text frames.
     pub fn push_binary(&self, frame: Vec<u8>) -> bool {
+        self.push_other(Out::Binary(frame))
+    }
+
+    fn push_other(&self, item: Out) -> bool {
         if self.closing.get() {
             return true;
         }
@@ -97,7 +91,7 @@ impl Outbox {
             return false;
         }
         self.others.set(self.others.get() + 1);
-        self.queue.borrow_mut().push_back(Out::Binary(frame));
+        self.queue.borrow_mut().push_back(item);
         self.wake_writer();
         true
     }
