@@ -304,14 +304,7 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
         }
         Op::ListServices { tenant } => {
             let t = c.store.tenant(&tenant)?;
-            out.push(b'[');
-            for (n, def) in t.services.values().enumerate() {
-                if n > 0 {
-                    out.push(b',');
-                }
-                write_service_def(out, def);
-            }
-            out.push(b']');
+            write_array(out, t.services.values(), write_service_def);
             Ok((200, 0))
         }
         Op::DeleteService { tenant, name } => {
@@ -345,14 +338,11 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
         Op::ListSessions { tenant } => {
             c.store.tenant(&tenant)?;
             let now = now_ms();
-            out.extend_from_slice(b"{\"sessions\":[");
-            for (n, s) in c.sessions.list(&tenant).into_iter().enumerate() {
-                if n > 0 {
-                    out.push(b',');
-                }
-                s.write_json(now, out);
-            }
-            out.extend_from_slice(b"]}");
+            out.extend_from_slice(b"{\"sessions\":");
+            write_array(out, c.sessions.list(&tenant), |out, s| {
+                s.write_json(now, out)
+            });
+            out.push(b'}');
             Ok((200, 0))
         }
         Op::ScheduleJob {
@@ -386,14 +376,9 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
             let t = c.store.tenant(&tenant)?;
             let mut jobs: Vec<&Job> = t.jobs.values().collect();
             jobs.sort_by_key(|j| (j.run_at, j.id));
-            out.extend_from_slice(b"{\"jobs\":[");
-            for (n, j) in jobs.iter().enumerate() {
-                if n > 0 {
-                    out.push(b',');
-                }
-                j.write_json(out);
-            }
-            out.extend_from_slice(b"]}");
+            out.extend_from_slice(b"{\"jobs\":");
+            write_array(out, jobs, |out, j| j.write_json(out));
+            out.push(b'}');
             Ok((200, 0))
         }
         Op::CancelJob { tenant, id } => {
@@ -445,14 +430,9 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
         }
         Op::ListCrons { tenant } => {
             let t = c.store.tenant(&tenant)?;
-            out.extend_from_slice(b"{\"crons\":[");
-            for (n, cron) in t.crons.values().enumerate() {
-                if n > 0 {
-                    out.push(b',');
-                }
-                cron.write_json(out);
-            }
-            out.extend_from_slice(b"]}");
+            out.extend_from_slice(b"{\"crons\":");
+            write_array(out, t.crons.values(), |out, cron| cron.write_json(out));
+            out.push(b'}');
             Ok((200, 0))
         }
         Op::DeleteCron { tenant, name } => {
@@ -606,4 +586,20 @@ fn write_service_def(out: &mut Vec<u8>, def: &crate::proc::service::ServiceDef) 
     out.push(b'{');
     def.write_fields(out);
     out.push(b'}');
+}
+
+/// Appends a JSON array, writing each item with `each`.
+fn write_array<T>(
+    out: &mut Vec<u8>,
+    items: impl IntoIterator<Item = T>,
+    mut each: impl FnMut(&mut Vec<u8>, T),
+) {
+    out.push(b'[');
+    for (n, item) in items.into_iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        each(out, item);
+    }
+    out.push(b']');
 }
