@@ -211,11 +211,27 @@ impl Shard {
             }
             if to == self.id {
                 self.deliver(batch);
-            } else if self.mesh.send(to, ShardMsg::Deliver { batch }).is_err() {
-                eprintln!(
-                    "nimbus: shard {}: inbox of shard {to} full; live results dropped",
-                    self.id
-                );
+                continue;
+            }
+            if let Err(ShardMsg::Deliver { batch }) =
+                self.mesh.send(to, ShardMsg::Deliver { batch })
+            {
+                // A full inbox: try again shortly rather than lose the latest result. A later
+                // result overtaking this one is fine: the outbox drops older versions.
+                let mesh = self.mesh.clone();
+                monoio::spawn(async move {
+                    let mut msg = ShardMsg::Deliver { batch };
+                    for _ in 0..5000 {
+                        monoio::time::sleep(std::time::Duration::from_millis(1)).await;
+                        match mesh.send(to, msg) {
+                            Ok(()) => return,
+                            Err(back) => msg = back,
+                        }
+                    }
+                    eprintln!(
+                        "nimbus: inbox of shard {to} stayed full for 5 s; live results dropped"
+                    );
+                });
             }
         }
     }
