@@ -65,10 +65,13 @@ fn jobs_run_after_their_delay_and_record_results() {
         404,
         "op.not_found",
     );
-    std::thread::sleep(Duration::from_millis(600));
-    assert!(docs(&s, "t", "m").is_empty(), "not before its time");
     assert!(eventually(5, || docs(&s, "t", "m").len() == 1));
     assert!(started.elapsed() >= Duration::from_millis(1200));
+    // Not before its time: the write it made is stamped at or after `run_at`.
+    let written = docs(&s, "t", "m")[0]["_creationTime"]
+        .as_u64()
+        .expect("creation time");
+    assert!(written >= run_at, "ran at {written}, due at {run_at}");
     let r = s.call(
         "GET",
         &format!("/api/tenants/t/schedule/history/{id}"),
@@ -283,12 +286,18 @@ fn crons_run_on_their_interval_and_stop_when_deleted() {
         Some(created + 1000),
         "first run at created_at + seconds"
     );
-    std::thread::sleep(Duration::from_millis(600));
-    assert!(
-        docs(&s, "t", "ticks").is_empty(),
-        "not before the first interval"
-    );
     assert!(eventually(6, || docs(&s, "t", "ticks").len() >= 3));
+    // Not before the first interval, and on the grid after it.
+    let times: Vec<u64> = docs(&s, "t", "ticks")
+        .iter()
+        .map(|d| d["_creationTime"].as_u64().expect("t"))
+        .collect();
+    for (n, t) in times.iter().enumerate() {
+        assert!(
+            *t >= created + 1000 * (n as u64 + 1),
+            "run {n} at {t}, created {created}"
+        );
+    }
     let listed = s.call("GET", "/api/tenants/t/crons", None).body["crons"][0].clone();
     assert_eq!(
         (listed["name"].as_str(), listed["enabled"].as_bool()),
