@@ -28,6 +28,11 @@ if ! need nginx && [ ! -x /usr/sbin/nginx ]; then
   apt-get update -qq && (apt-get install -y -qq nginx-light >/dev/null 2>&1 || apt-get install -y -qq nginx >/dev/null)
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+if ! need redis-server; then
+  echo "installing redis-server from the distribution..." >&2
+  apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+  service redis-server stop >/dev/null 2>&1 || true
+fi
 need python3 || { echo "python3 is needed to read oha's JSON" >&2; exit 1; }
 
 work=$(mktemp -d)
@@ -134,6 +139,24 @@ for c in $CONCURRENCY; do
   run "insert" "$c" -m POST -H "$AUTH" -T application/json -d "$INSERT" "$BASE/api/tenants/bench/documents"
 done
 
+# The durable-write reference: Redis with appendfsync always, SET at the same concurrency.
+RPORT=$(python3 -c "import socket;s=socket.socket();s.bind(('127.0.0.1',0));print(s.getsockname()[1])")
+mkdir -p "$work/redis"
+redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$work/redis" --save '' --appendonly yes \
+  --appendfsync always --daemonize no >"$work/redis.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+redis_set() {
+  local conc=$1
+  redis-benchmark -p "$RPORT" -t set -c "$conc" -n "${REDIS_REQUESTS:-100000}" -d 100 --csv 2>/dev/null | python3 -c '
+import csv, sys
+rows = [r for r in csv.reader(sys.stdin) if r and r[0] == "SET"]
+r = rows[-1]
+name = "redis SET appendfsync always (ref)"
+print(f"| {name:<28} | {sys.argv[1]:>5} | {float(r[1]):>10.0f} | {float(r[4]):>8.3f} | {float(r[6]):>8.3f} |      0 |")
+' "$conc"
+}
+
 # Durable inserts against the same load with --fsync off (acknowledged before the disk has it).
 ./target/release/nimbus start --port 0 --shards "$SHARDS" --data-dir "$work/data-nofsync" --fsync off >"$work/nofsync.log" 2>&1 &
 pids+=($!)
@@ -142,6 +165,7 @@ NF_PORT=$(sed -n 's/.*http:\/\/[^:]*:\([0-9]*\) .*/\1/p' "$work/nofsync.log" | h
 NF_TOKEN=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['token'])" "$work/data-nofsync/auth/token")
 curl -sf -X POST "http://127.0.0.1:$NF_PORT/api/tenants" -H "Authorization: Bearer $NF_TOKEN" -d '{"id":"bench"}' >/dev/null
 for c in $CONCURRENCY; do
+  redis_set "$c"
   run "insert (durable)" "$c" -m POST -H "$AUTH" -T application/json -d "$INSERT" "$BASE/api/tenants/bench/documents"
   run "insert (--fsync off)" "$c" -m POST -H "Authorization: Bearer $NF_TOKEN" -T application/json -d "$INSERT" \
     "http://127.0.0.1:$NF_PORT/api/tenants/bench/documents"
