@@ -49,6 +49,32 @@ pub struct State {
     pub deleted: Vec<String>,
 }
 
+impl State {
+    /// The parts a commit needs, and the timers beside them.
+    fn split(&mut self) -> (Committer<'_>, &mut Timers) {
+        let State {
+            store,
+            log,
+            subs,
+            ended,
+            timers,
+            sessions,
+            deleted,
+        } = self;
+        (
+            Committer {
+                store,
+                log,
+                subs,
+                ended,
+                sessions,
+                deleted,
+            },
+            timers,
+        )
+    }
+}
+
 /// The parts of [`State`] a commit needs.
 struct Committer<'a> {
     store: &'a mut Store,
@@ -95,23 +121,7 @@ fn commit(c: &mut Committer<'_>, change: Change) -> Result<u64> {
 /// Executes `op`, writing the response body to `out`; returns the success status and, for a
 /// write, its sequence number (0 for a read).
 pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64)> {
-    let State {
-        store,
-        log,
-        subs,
-        ended,
-        timers,
-        sessions,
-        deleted,
-    } = state;
-    let mut committer = Committer {
-        store,
-        log,
-        subs,
-        ended,
-        sessions,
-        deleted,
-    };
+    let (mut committer, timers) = state.split();
     let c = &mut committer;
     match op {
         Op::CreateTenant { tenant } => {
@@ -442,8 +452,21 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
     }
 }
 
-/// The write a mutation performs now, resolved to ids and a time; or why it cannot run.
+/// The write a mutation performs now (resolved to ids and a time), or why it cannot run:
+/// exactly one of the two is `Some`.
 fn resolve(
+    store: &mut Store,
+    tenant: &str,
+    m: &Mutation,
+    now: u64,
+) -> (Option<Effect>, Option<String>) {
+    match resolve_effect(store, tenant, m, now) {
+        Ok(e) => (Some(e), None),
+        Err(why) => (None, Some(why)),
+    }
+}
+
+fn resolve_effect(
     store: &mut Store,
     tenant: &str,
     m: &Mutation,
@@ -495,27 +518,8 @@ pub fn run_job(state: &mut State, tenant: &str, id: DocId, now: u64) -> Result<O
     else {
         return Ok(None);
     };
-    let (effect, error) = match resolve(&mut state.store, tenant, &mutation, now) {
-        Ok(e) => (Some(e), None),
-        Err(why) => (None, Some(why)),
-    };
-    let State {
-        store,
-        log,
-        subs,
-        ended,
-        sessions,
-        deleted,
-        ..
-    } = state;
-    let mut c = Committer {
-        store,
-        log,
-        subs,
-        ended,
-        sessions,
-        deleted,
-    };
+    let (effect, error) = resolve(&mut state.store, tenant, &mutation, now);
+    let (mut c, _) = state.split();
     let change = Change::RunJob {
         tenant: tenant.to_string(),
         id,
@@ -541,28 +545,9 @@ pub fn run_cron(state: &mut State, tenant: &str, name: &str, now: u64) -> Result
         // Re-armed by a later run already; this entry is stale.
         return Ok(None);
     }
-    let (effect, error) = match resolve(&mut state.store, tenant, &cron.mutation, now) {
-        Ok(e) => (Some(e), None),
-        Err(why) => (None, Some(why)),
-    };
+    let (effect, error) = resolve(&mut state.store, tenant, &cron.mutation, now);
     let next_run = cron.next_after(cron.next_run, now);
-    let State {
-        store,
-        log,
-        subs,
-        ended,
-        timers,
-        sessions,
-        deleted,
-    } = state;
-    let mut c = Committer {
-        store,
-        log,
-        subs,
-        ended,
-        sessions,
-        deleted,
-    };
+    let (mut c, timers) = state.split();
     let change = Change::RunCron {
         tenant: tenant.to_string(),
         name: name.to_string(),
