@@ -124,6 +124,7 @@ async fn shard_main(shard: Rc<Shard>, listener: TcpListener, ready: Ready) -> io
     monoio::spawn(shard.clone().serve_inbox());
     monoio::spawn(shard.clone().serve_log());
     monoio::spawn(shard.clone().serve_timers());
+    monoio::spawn(shard.clone().serve_index_builds());
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {

@@ -181,7 +181,8 @@ fn cmp_numbers(a: &Value, b: &Value) -> Ordering {
         (UInt(x), UInt(y)) => x.cmp(y),
         (Int(x), UInt(y)) => (*x as i128).cmp(&(*y as i128)),
         (UInt(x), Int(y)) => (*x as i128).cmp(&(*y as i128)),
-        (Float(x), Float(y)) => x.total_cmp(y),
+        // `-0.0 == 0.0`, as with integers; JSON has no NaN.
+        (Float(x), Float(y)) => x.partial_cmp(y).unwrap_or_else(|| x.total_cmp(y)),
         (Float(x), _) => cmp_float_int(*x, int_of(b)),
         (_, Float(y)) => cmp_float_int(*y, int_of(a)).reverse(),
         _ => Ordering::Equal,

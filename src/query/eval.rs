@@ -2,10 +2,12 @@
 //!
 //! Results are borrowed documents, so answering a read never copies or re-encodes one.
 
-use super::{Cursor, Filter, FilterOp, Order, Query};
+use super::{Cursor, Filter, FilterOp, Order, Plan, Query};
+use crate::store::index::entry_id;
 use crate::store::{Doc, Table};
 use crate::value::{cmp, cmp_opt};
 use std::cmp::Ordering;
+use std::ops::Bound;
 
 /// Whether a document passes every filter.
 pub fn matches(doc: &Doc, filters: &[Filter]) -> bool {
@@ -58,49 +60,90 @@ fn after(order: &Order, cursor: &Cursor, doc: &Doc) -> bool {
     }
 }
 
-/// At most `limit` matching documents of `table` after `cursor`, in order.
+/// At most `limit` matching documents of `table` after `cursor`, in order, and how many
+/// documents were read to find them.
 fn select<'a>(
     table: Option<&'a Table>,
     query: &Query,
+    plan: &mut Plan,
     cursor: Option<&Cursor>,
     limit: usize,
-) -> Vec<&'a Doc> {
+) -> (Vec<&'a Doc>, usize) {
     let Some(table) = table else {
-        return Vec::new();
+        return (Vec::new(), 0);
     };
     if limit == 0 {
-        return Vec::new();
+        return (Vec::new(), 0);
     }
-    let keep =
-        |d: &&Doc| matches(d, &query.filters) && cursor.is_none_or(|c| after(&query.order, c, d));
-    match query.order.field {
-        // The table is kept in `_id` order, which is the default order: walk it and stop early.
-        None => {
-            let start = cursor.map(|c| c.id);
-            let docs: Box<dyn Iterator<Item = &Doc>> = match (query.order.desc, start) {
-                (false, Some(id)) => Box::new(table.docs.range(id..).map(|(_, d)| d)),
-                (true, Some(id)) => Box::new(table.docs.range(..=id).rev().map(|(_, d)| d)),
-                (false, None) => Box::new(table.docs.values()),
-                (true, None) => Box::new(table.docs.values().rev()),
-            };
-            docs.filter(keep).take(limit).collect()
-        }
-        Some(_) => {
-            let mut hits: Vec<&Doc> = table.docs.values().filter(keep).collect();
-            let by = |a: &&Doc, b: &&Doc| cmp_docs(&query.order, a, b);
-            if hits.len() > limit {
-                hits.select_nth_unstable_by(limit - 1, by);
-                hits.truncate(limit);
+    let mut examined = 0;
+    let keep = |d: &&Doc| {
+        examined += 1;
+        matches(d, &query.filters) && cursor.is_none_or(|c| after(&query.order, c, d))
+    };
+    let desc = query.order.desc;
+    let docs: Box<dyn Iterator<Item = &Doc>> = match plan.index.and_then(|n| table.indexes.get(n)) {
+        Some(ix) => {
+            if let Some(c) = cursor {
+                plan.seek(c, desc);
             }
-            hits.sort_unstable_by(by);
-            hits
+            if plan.lower >= plan.upper {
+                return (Vec::new(), 0);
+            }
+            let range = ix.entries.range::<[u8], _>((
+                Bound::Included(&plan.lower[..]),
+                Bound::Excluded(&plan.upper[..]),
+            ));
+            let docs = &table.docs;
+            let fetch = move |k: &[u8]| docs.get(&entry_id(k));
+            if desc && plan.ordered {
+                Box::new(range.rev().filter_map(move |k| fetch(k)))
+            } else {
+                Box::new(range.filter_map(move |k| fetch(k)))
+            }
         }
+        // The table itself is in `_id` order, the default order: start at the cursor.
+        None if plan.ordered => match (desc, cursor.map(|c| c.id)) {
+            (false, Some(id)) => Box::new(table.docs.range(id..).map(|(_, d)| d)),
+            (true, Some(id)) => Box::new(table.docs.range(..=id).rev().map(|(_, d)| d)),
+            (false, None) => Box::new(table.docs.values()),
+            (true, None) => Box::new(table.docs.values().rev()),
+        },
+        None => Box::new(table.docs.values()),
+    };
+    if plan.ordered {
+        let hits = docs.filter(keep).take(limit).collect();
+        return (hits, examined);
     }
+    let mut hits: Vec<&Doc> = docs.filter(keep).collect();
+    let by = |a: &&Doc, b: &&Doc| cmp_docs(&query.order, a, b);
+    if hits.len() > limit {
+        hits.select_nth_unstable_by(limit - 1, by);
+        hits.truncate(limit);
+    }
+    hits.sort_unstable_by(by);
+    (hits, examined)
+}
+
+/// The documents a query read and returned, and the plan that read them.
+pub struct Answer<'a> {
+    pub docs: Vec<&'a Doc>,
+    /// Whether more matches follow the last one (pages only).
+    pub more: bool,
+    pub plan: Plan,
+    pub examined: usize,
 }
 
 /// Runs a query: every match in order, up to its `limit`.
-pub fn run<'a>(table: Option<&'a Table>, query: &Query) -> Vec<&'a Doc> {
-    select(table, query, None, query.limit.unwrap_or(usize::MAX))
+pub fn run<'a>(table: Option<&'a Table>, query: &Query) -> Answer<'a> {
+    let mut plan = choose(table, query);
+    let limit = query.limit.unwrap_or(usize::MAX);
+    let (docs, examined) = select(table, query, &mut plan, None, limit);
+    Answer {
+        docs,
+        more: false,
+        plan,
+        examined,
+    }
 }
 
 /// One page: up to `page_size` matches after `cursor`, and whether more follow.
@@ -109,11 +152,24 @@ pub fn page<'a>(
     query: &Query,
     cursor: Option<&Cursor>,
     page_size: usize,
-) -> (Vec<&'a Doc>, bool) {
-    let mut docs = select(table, query, cursor, page_size.saturating_add(1));
+) -> Answer<'a> {
+    let mut plan = choose(table, query);
+    let (mut docs, examined) = select(table, query, &mut plan, cursor, page_size.saturating_add(1));
     let more = docs.len() > page_size;
     docs.truncate(page_size);
-    (docs, more)
+    Answer {
+        docs,
+        more,
+        plan,
+        examined,
+    }
+}
+
+fn choose(table: Option<&Table>, query: &Query) -> Plan {
+    match table {
+        Some(t) => Plan::choose(t, query),
+        None => Plan::choose(&Table::default(), query),
+    }
 }
 
 #[cfg(test)]
@@ -144,6 +200,7 @@ mod tests {
                 desc,
             },
             limit: None,
+            explain: false,
         }
     }
 
@@ -172,7 +229,7 @@ mod tests {
             }]
         };
         assert_eq!(
-            xs(&run(Some(&t), &query(None, false, gt(Value::Int(0))))),
+            xs(&run(Some(&t), &query(None, false, gt(Value::Int(0)))).docs),
             vec![Some(1), Some(5)]
         );
         let neq = vec![Filter {
@@ -181,7 +238,7 @@ mod tests {
             value: Value::Int(1),
         }];
         assert_eq!(
-            run(Some(&t), &query(None, false, neq)).len(),
+            run(Some(&t), &query(None, false, neq)).docs.len(),
             3,
             "missing and strings are neq"
         );
@@ -191,11 +248,11 @@ mod tests {
     fn order_puts_missing_first() {
         let t = table(&[Some(3), None, Some(1)]);
         assert_eq!(
-            xs(&run(Some(&t), &query(Some("x"), false, vec![]))),
+            xs(&run(Some(&t), &query(Some("x"), false, vec![])).docs),
             vec![None, Some(1), Some(3)]
         );
         assert_eq!(
-            xs(&run(Some(&t), &query(Some("x"), true, vec![]))),
+            xs(&run(Some(&t), &query(Some("x"), true, vec![])).docs),
             vec![Some(3), Some(1), None]
         );
     }
@@ -211,11 +268,11 @@ mod tests {
         ) {
             let t = table(&values);
             let q = query(by_x.then_some("x"), desc, vec![]);
-            let all: Vec<DocId> = run(Some(&t), &q).iter().map(|d| d.id).collect();
+            let all: Vec<DocId> = run(Some(&t), &q).docs.iter().map(|d| d.id).collect();
             let mut walked = Vec::new();
             let mut cursor: Option<Cursor> = None;
             loop {
-                let (docs, more) = page(Some(&t), &q, cursor.as_ref(), size);
+                let Answer { docs, more, .. } = page(Some(&t), &q, cursor.as_ref(), size);
                 walked.extend(docs.iter().map(|d| d.id));
                 match docs.last() {
                     Some(last) if more => cursor = Some(Cursor::at(&q.order, last)),
@@ -224,5 +281,114 @@ mod tests {
             }
             prop_assert_eq!(walked, all);
         }
+
+        /// Every plan an index allows gives exactly what a scan gives: same documents, same
+        /// order, same pages, whatever the filters, order, limit and index declarations.
+        #[test]
+        fn indexed_plans_match_the_scan(
+            rows in proptest::collection::vec(
+                (proptest::option::of(small_value()), proptest::option::of(small_value())),
+                0..60,
+            ),
+            filters in proptest::collection::vec((any::<bool>(), 0usize..6, small_value()), 0..3),
+            order in proptest::option::of(any::<bool>()),
+            desc: bool,
+            limit in proptest::option::of(0usize..8),
+            size in 1usize..5,
+        ) {
+            let ops = [FilterOp::Eq, FilterOp::Neq, FilterOp::Gt, FilterOp::Gte, FilterOp::Lt, FilterOp::Lte];
+            let mut plain = Table::default();
+            for (n, (x, y)) in rows.iter().enumerate() {
+                let id = DocId(((n as u128) + 1) << 80);
+                let mut fields = Vec::new();
+                if let Some(x) = x { fields.push(("x".into(), x.clone())); }
+                if let Some(y) = y { fields.push(("y".into(), y.clone())); }
+                plain.put(Doc::new(id, n as u64, n as u64, fields));
+            }
+            let mut indexed = Table::default();
+            for d in plain.docs.values() {
+                indexed.put(d.clone());
+            }
+            let def = |name: &str, fields: &[&str]| crate::store::IndexDef {
+                name: name.into(),
+                fields: fields.iter().map(|f| f.to_string()).collect(),
+            };
+            indexed.sync_indexes(&[def("by_x", &["x"]), def("by_x_y", &["x", "y"]), def("by_y", &["y"])]);
+            while !indexed.build_step(7) {}
+            let filters: Vec<Filter> = filters
+                .into_iter()
+                .map(|(on_x, op, value)| Filter {
+                    field: if on_x { "x" } else { "y" }.into(),
+                    op: ops[op],
+                    value,
+                })
+                .collect();
+            let mut q = query(order.map(|x| if x { "x" } else { "y" }), desc, filters);
+            q.limit = limit;
+            let ids = |a: Answer| a.docs.iter().map(|d| d.id).collect::<Vec<_>>();
+            let want = ids(run(Some(&plain), &q));
+            prop_assert_eq!(ids(run(Some(&indexed), &q)), want.clone());
+            q.limit = None;
+            let all = ids(run(Some(&plain), &q));
+            let mut walked = Vec::new();
+            let mut cursor: Option<Cursor> = None;
+            loop {
+                let a = page(Some(&indexed), &q, cursor.as_ref(), size);
+                walked.extend(a.docs.iter().map(|d| d.id));
+                match a.docs.last() {
+                    Some(last) if a.more => cursor = Some(Cursor::at(&q.order, last)),
+                    _ => break,
+                }
+            }
+            prop_assert_eq!(walked, all);
+        }
+    }
+
+    fn small_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            (0i64..4).prop_map(Value::Int),
+            Just(Value::Float(1.5)),
+            any::<bool>().prop_map(Value::Bool),
+            "[ab]{0,2}".prop_map(|s| Value::Str(s.into())),
+            proptest::collection::vec((0i64..2).prop_map(Value::Int), 0..2).prop_map(Value::Array),
+        ]
+    }
+
+    #[test]
+    fn an_eq_query_reads_only_its_matches() {
+        let mut t = Table::default();
+        for n in 0..1000u128 {
+            let id = DocId((n + 1) << 80);
+            t.put(Doc::new(
+                id,
+                1,
+                1,
+                vec![("x".into(), Value::Int((n % 100) as i64))],
+            ));
+        }
+        let def = crate::store::IndexDef {
+            name: "by_x".into(),
+            fields: vec!["x".into()],
+        };
+        t.sync_indexes(&[def]);
+        let eq = vec![Filter {
+            field: "x".into(),
+            op: FilterOp::Eq,
+            value: Value::Int(7),
+        }];
+        let mut q = query(None, true, eq);
+        q.limit = Some(3);
+        let scan = run(Some(&t), &q);
+        assert_eq!(scan.plan.index, None, "not built yet: a scan");
+        assert!(scan.plan.scans(&q));
+        assert!(scan.examined > 200, "walks past non-matches");
+        let scan: Vec<DocId> = scan.docs.iter().map(|d| d.id).collect();
+        while !t.build_step(100) {}
+        let a = run(Some(&t), &q);
+        assert_eq!(a.plan.index, Some(0));
+        assert!(a.plan.ordered && !a.plan.scans(&q));
+        assert_eq!(a.examined, 3, "reads exactly the three it returns");
+        assert_eq!(a.docs.iter().map(|d| d.id).collect::<Vec<_>>(), scan);
     }
 }

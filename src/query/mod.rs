@@ -6,9 +6,11 @@
 
 mod cursor;
 mod eval;
+mod plan;
 
 pub use cursor::Cursor;
-pub use eval::{matches, page, run};
+pub use eval::{matches, page, run, Answer};
+pub use plan::Plan;
 
 use crate::error::{Error, Result};
 use crate::ids::valid_table_name;
@@ -61,6 +63,8 @@ pub struct Query {
     pub filters: Vec<Filter>,
     pub order: Order,
     pub limit: Option<usize>,
+    /// Whether the answer includes the plan (`"explain": true`).
+    pub explain: bool,
 }
 
 fn bad(msg: impl Into<String>) -> Error {
@@ -135,11 +139,17 @@ impl Query {
                     .min(usize::MAX as u64) as usize,
             ),
         };
+        let explain = match v.get("explain") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(bad("query.explain must be a boolean")),
+        };
         Ok(Query {
             table,
             filters,
             order,
             limit,
+            explain,
         })
     }
 }

@@ -9,10 +9,10 @@ use crate::error::{Error, Result};
 use crate::ids::DocId;
 use crate::json::write_str;
 use crate::ops::Op;
-use crate::query::{self, Cursor};
+use crate::query::{self, Cursor, Query};
 use crate::schedule::{Due, Timers};
 use crate::sessions::{Kind as SessionKind, Session, Sessions};
-use crate::store::{Change, Cron, Doc, Effect, Job, Mutation, Store};
+use crate::store::{Change, Cron, Doc, Effect, Job, Mutation, Store, Table};
 use crate::subs::{ConnRef, Subs};
 use crate::wal::writer::Log;
 
@@ -33,7 +33,16 @@ fn write_docs<'a>(out: &mut Vec<u8>, docs: impl IntoIterator<Item = &'a Doc>) {
     out.push(b']');
 }
 
-/// Executes `op`, writing the response body to `out`; returns the success status.
+/// Appends `,"plan":{…}` when the query asked for it.
+fn write_plan(out: &mut Vec<u8>, table: Option<&Table>, query: &Query, answer: &query::Answer) {
+    if query.explain {
+        out.extend_from_slice(b",\"plan\":");
+        answer
+            .plan
+            .write_json(table, query, answer.examined, answer.docs.len(), out);
+    }
+}
+
 /// What one shard owns: its data, its log and its live queries.
 pub struct State {
     pub store: Store,
@@ -216,8 +225,10 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
             Ok((204, seq))
         }
         Op::Query { tenant, query } => {
-            let t = c.store.tenant(&tenant)?;
-            write_docs(out, query::run(t.table(&query.table), &query));
+            let table = c.store.tenant(&tenant)?.table(&query.table);
+            let answer = query::run(table, &query);
+            write_docs(out, answer.docs.iter().copied());
+            write_plan(out, table, &query, &answer);
             out.push(b'}');
             Ok((200, 0))
         }
@@ -227,17 +238,19 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
             page_size,
             after,
         } => {
-            let t = c.store.tenant(&tenant)?;
+            let table = c.store.tenant(&tenant)?.table(&query.table);
             let cursor = after
                 .map(|c| Cursor::decode(&c, &query.order))
                 .transpose()?;
-            let (docs, more) =
-                query::page(t.table(&query.table), &query, cursor.as_ref(), page_size);
-            let next = docs
+            let answer = query::page(table, &query, cursor.as_ref(), page_size);
+            let more = answer.more;
+            let next = answer
+                .docs
                 .last()
                 .filter(|_| more)
                 .map(|d| Cursor::at(&query.order, d));
-            write_docs(out, docs);
+            write_docs(out, answer.docs.iter().copied());
+            write_plan(out, table, &query, &answer);
             out.extend_from_slice(b",\"next_cursor\":");
             match next {
                 Some(c) => c.write_json(out),
@@ -259,7 +272,7 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
                 }
                 write_str(out, name);
                 out.push(b':');
-                schema.write_json(out);
+                schema.write_json(out, |ix| t.index_building(name, ix));
             }
             out.extend_from_slice(b"}}");
             Ok((200, 0))
@@ -270,7 +283,7 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
                 .schemas
                 .get(&table)
                 .ok_or_else(|| Error::NotFound(format!("table `{table}` has no schema")))?;
-            schema.write_json(out);
+            schema.write_json(out, |ix| t.index_building(&table, ix));
             Ok((200, 0))
         }
         Op::PutSchema { tenant, schema } => {

@@ -115,6 +115,10 @@ impl RequestId {
 
 /// Documents copied per step of a snapshot, between which requests are served.
 const SNAPSHOT_STEP_DOCS: usize = 2048;
+/// Documents indexed per step of an index build, between requests.
+const INDEX_BUILD_STEP_DOCS: usize = 4096;
+/// How often an idle shard looks for an index to build.
+const INDEX_BUILD_IDLE: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Where a shard's log and snapshots live.
 pub struct Wal {
@@ -609,6 +613,23 @@ impl Shard {
             if want_snapshot && !self.snapshotting.get() {
                 self.snapshotting.set(true);
                 monoio::spawn(self.clone().snapshot());
+            }
+        }
+    }
+
+    /// Builds new indexes (after a schema change or recovery) a bounded number of documents
+    /// at a time, yielding between steps so requests keep being served meanwhile.
+    pub async fn serve_index_builds(self: Rc<Self>) {
+        loop {
+            let building = {
+                let mut state = self.state.borrow_mut();
+                state.store.build_step(INDEX_BUILD_STEP_DOCS);
+                state.store.building()
+            };
+            if building {
+                YieldNow(false).await;
+            } else {
+                monoio::time::sleep(INDEX_BUILD_IDLE).await;
             }
         }
     }

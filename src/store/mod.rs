@@ -8,10 +8,12 @@
 //! Invariant: no other module mutates a tenant.
 
 mod doc;
+pub mod index;
 mod schedule;
 mod schema;
 
 pub use doc::Doc;
+pub use index::Index;
 pub use schedule::{Cron, Effect, Job, JobResult, Mutation, HISTORY_KEPT};
 pub use schema::{FieldDef, FieldType, IndexDef, TableSchema};
 
@@ -138,10 +140,60 @@ impl Change {
     }
 }
 
-/// A table: its documents in `_id` order, which is creation order.
+/// A table: its documents in `_id` order, which is creation order, and the indexes its
+/// schema declares.
 #[derive(Debug, Default)]
 pub struct Table {
     pub docs: BTreeMap<DocId, Doc>,
+    /// Declared indexes, in declaration order; every write keeps them in step.
+    pub indexes: Vec<Index>,
+}
+
+impl Table {
+    /// Inserts or replaces a document.
+    pub fn put(&mut self, doc: Doc) {
+        let old = self.docs.get(&doc.id);
+        for ix in &mut self.indexes {
+            ix.update(old, Some(&doc));
+        }
+        self.docs.insert(doc.id, doc);
+    }
+
+    /// Removes a document.
+    pub fn remove(&mut self, id: DocId) {
+        if let Some(old) = self.docs.remove(&id) {
+            for ix in &mut self.indexes {
+                ix.update(Some(&old), None);
+            }
+        }
+    }
+
+    /// Makes the indexes those `defs` declare: unchanged ones stay, new ones start empty and
+    /// are built by [`Table::build_step`]. True when some index still has to be built.
+    pub fn sync_indexes(&mut self, defs: &[IndexDef]) -> bool {
+        let mut old = std::mem::take(&mut self.indexes);
+        for def in defs {
+            let kept = old
+                .iter()
+                .position(|ix| ix.name == def.name && ix.fields == def.fields);
+            let mut ix = match kept {
+                Some(at) => old.swap_remove(at),
+                None => Index::new(&def.name, &def.fields),
+            };
+            ix.build_step(&self.docs, 0); // an empty table's index is ready at once
+            self.indexes.push(ix);
+        }
+        self.indexes.iter().any(|ix| !ix.ready())
+    }
+
+    /// Builds unfinished indexes by up to `budget` documents; true when all are ready.
+    pub fn build_step(&mut self, budget: usize) -> bool {
+        let mut done = true;
+        for ix in self.indexes.iter_mut().filter(|ix| !ix.ready()) {
+            done &= ix.build_step(&self.docs, budget);
+        }
+        done
+    }
 }
 
 /// A tenant: isolated tables, schemas and id sequence.
@@ -167,6 +219,13 @@ impl Tenant {
         self.tables.get(name)
     }
 
+    /// Whether index `index` of `table` is still being built.
+    pub fn index_building(&self, table: &str, index: &str) -> bool {
+        self.table(table)
+            .and_then(|t| t.indexes.iter().find(|ix| ix.name == index))
+            .is_some_and(|ix| !ix.ready())
+    }
+
     fn doc(&self, table: &str, id: DocId) -> Option<&Doc> {
         self.tables.get(table).and_then(|t| t.docs.get(&id))
     }
@@ -176,6 +235,8 @@ impl Tenant {
 #[derive(Debug, Default)]
 pub struct Store {
     tenants: Map<Box<str>, Tenant>,
+    /// Tables with an index still to build: (tenant, table), oldest first.
+    building: std::collections::VecDeque<(Box<str>, Box<str>)>,
 }
 
 fn doc_not_found(table: &str, id: DocId) -> Error {
@@ -197,9 +258,57 @@ impl Store {
             .ok_or_else(|| Error::TenantNotFound(id.to_string()))
     }
 
-    /// Puts a whole tenant in place (recovery and re-homing).
-    pub fn restore_tenant(&mut self, id: String, tenant: Tenant) {
-        self.tenants.insert(id.into_boxed_str(), tenant);
+    /// Puts a whole tenant in place (recovery and re-homing); its indexes are rebuilt.
+    pub fn restore_tenant(&mut self, id: String, mut tenant: Tenant) {
+        let id = id.into_boxed_str();
+        let Tenant {
+            tables, schemas, ..
+        } = &mut tenant;
+        for (name, table) in tables.iter_mut() {
+            let defs = schemas.get(&**name).map_or(&[][..], |s| &s.indexes);
+            table.indexes.clear();
+            if table.sync_indexes(defs) {
+                self.building.push_back((id.clone(), name.clone()));
+            }
+        }
+        self.tenants.insert(id, tenant);
+    }
+
+    /// Whether some index is still being built.
+    pub fn building(&self) -> bool {
+        !self.building.is_empty()
+    }
+
+    /// Builds the oldest unfinished table's indexes by up to `budget` documents; the shard
+    /// calls it between requests until [`Store::building`] is false.
+    pub fn build_step(&mut self, budget: usize) {
+        let Some((tenant, table)) = self.building.front() else {
+            return;
+        };
+        let done = match self
+            .tenants
+            .get_mut(tenant)
+            .and_then(|t| t.tables.get_mut(table))
+        {
+            Some(tbl) => tbl.build_step(budget),
+            None => true, // dropped meanwhile
+        };
+        if done {
+            self.building.pop_front();
+        }
+    }
+
+    /// Brings `table`'s indexes in line with its schema.
+    fn sync_indexes(&mut self, tenant: &str, table: &str) {
+        let Some(t) = self.tenants.get_mut(tenant) else {
+            return;
+        };
+        let defs = t.schemas.get(table).map_or(&[][..], |s| &s.indexes);
+        if let Some(tbl) = t.tables.get_mut(table) {
+            if tbl.sync_indexes(defs) {
+                self.building.push_back((tenant.into(), table.into()));
+            }
+        }
     }
 
     /// Takes a tenant out (re-homing).
@@ -336,8 +445,17 @@ impl Store {
             } => {
                 if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
                     t.ids.observe(id);
-                    let docs = &mut t.tables.entry(table.into_boxed_str()).or_default().docs;
-                    docs.insert(id, Doc::new(id, at_ms, at_ms, fields));
+                    let tbl = match t.tables.get_mut(table.as_str()) {
+                        Some(tbl) => tbl,
+                        None => {
+                            let mut tbl = Table::default();
+                            if let Some(s) = t.schemas.get(&table) {
+                                tbl.sync_indexes(&s.indexes); // empty: ready at once
+                            }
+                            t.tables.entry(table.into_boxed_str()).or_insert(tbl)
+                        }
+                    };
+                    tbl.put(Doc::new(id, at_ms, at_ms, fields));
                 }
             }
             Change::Patch {
@@ -347,13 +465,14 @@ impl Store {
                 at_ms,
                 patch,
             } => {
-                let slot = self
+                let tbl = self
                     .tenants
                     .get_mut(tenant.as_str())
-                    .and_then(|t| t.tables.get_mut(table.as_str()))
-                    .and_then(|tbl| tbl.docs.get_mut(&id));
-                if let Some(doc) = slot {
-                    *doc = doc.patched(&patch, at_ms);
+                    .and_then(|t| t.tables.get_mut(table.as_str()));
+                if let Some(tbl) = tbl {
+                    if let Some(doc) = tbl.docs.get(&id).map(|d| d.patched(&patch, at_ms)) {
+                        tbl.put(doc);
+                    }
                 }
             }
             Change::Delete { tenant, table, id } => {
@@ -362,17 +481,20 @@ impl Store {
                     .get_mut(tenant.as_str())
                     .and_then(|t| t.tables.get_mut(table.as_str()))
                 {
-                    tbl.docs.remove(&id);
+                    tbl.remove(id);
                 }
             }
             Change::PutSchema { tenant, schema } => {
                 if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
-                    t.schemas.insert(schema.table.clone(), schema);
+                    let table = schema.table.clone();
+                    t.schemas.insert(table.clone(), schema);
+                    self.sync_indexes(&tenant, &table);
                 }
             }
             Change::DeleteSchema { tenant, table } => {
                 if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
                     t.schemas.remove(&table);
+                    self.sync_indexes(&tenant, &table);
                 }
             }
             Change::ScheduleJob { tenant, job } => {

@@ -205,8 +205,10 @@ impl TableSchema {
         Ok(())
     }
 
-    /// Appends the wire form, indexes with their server-managed `id` and `state`.
-    pub fn write_json(&self, out: &mut Vec<u8>) {
+    /// Appends the wire form, indexes with their server-managed `id` and `state`:
+    /// `backfilling` while `building(name)` says the index is still being built, else
+    /// `enabled`.
+    pub fn write_json(&self, out: &mut Vec<u8>, building: impl Fn(&str) -> bool) {
         out.extend_from_slice(b"{\"table\":");
         write_str(out, &self.table);
         out.extend_from_slice(b",\"fields\":[");
@@ -238,7 +240,11 @@ impl TableSchema {
                 }
                 write_str(out, c);
             }
-            out.extend_from_slice(b"],\"state\":\"enabled\"}");
+            out.extend_from_slice(if building(&i.name) {
+                b"],\"state\":\"backfilling\"}"
+            } else {
+                b"],\"state\":\"enabled\"}"
+            });
         }
         out.extend_from_slice(b"]}");
     }
@@ -281,7 +287,7 @@ mod tests {
     fn roundtrips_through_its_wire_form() {
         let s = schema();
         let mut out = Vec::new();
-        s.write_json(&mut out);
+        s.write_json(&mut out, |_| false);
         let again = TableSchema::from_value(&parse_once(&out).expect("json"), "m").expect("valid");
         assert_eq!(s, again);
     }

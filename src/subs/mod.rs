@@ -63,7 +63,7 @@ fn evaluate(store: &Store, tenant: &str, query: &Query, version: u64) -> Arc<Del
     let mut data = Vec::with_capacity(256);
     data.push(b'[');
     if let Ok(t) = store.tenant(tenant) {
-        for (n, d) in run(t.table(&query.table), query).iter().enumerate() {
+        for (n, d) in run(t.table(&query.table), query).docs.iter().enumerate() {
             if n > 0 {
                 data.push(b',');
             }
