@@ -35,13 +35,13 @@ fn bench(c: &mut Criterion) {
     };
     c.bench_function("encode_document", |b| {
         b.iter(|| {
-            Doc::new(DocId(1 << 80), 1, 1, black_box(fields.clone()))
+            Doc::new(DocId(1 << 80), 1, 1, black_box(&fields))
                 .json()
                 .len()
         })
     });
 
-    let doc = Doc::new(DocId(1 << 80), 1, 1, fields.clone());
+    let doc = Doc::new(DocId(1 << 80), 1, 1, &fields);
     let filters = vec![
         Filter {
             field: "author".into(),

@@ -75,7 +75,7 @@ impl Model {
                 .map(|tb| {
                     tb.docs
                         .iter()
-                        .map(|(id, d)| (*id, text(&d.fields)))
+                        .map(|(id, d)| (*id, text(&d.fields())))
                         .collect()
                 })
                 .unwrap_or_default(),

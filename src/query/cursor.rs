@@ -60,7 +60,7 @@ impl Cursor {
         Cursor {
             field: order.field.clone(),
             desc: order.desc,
-            value: order.field.as_deref().and_then(|f| doc.field(f)).cloned(),
+            value: order.field.as_deref().and_then(|f| doc.field(f)),
             id: doc.id,
         }
     }

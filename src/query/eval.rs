@@ -5,7 +5,7 @@
 use super::{Cursor, Filter, FilterOp, Order, Plan, Query};
 use crate::store::index::entry_id;
 use crate::store::{Doc, Table};
-use crate::value::{cmp, cmp_opt};
+use crate::value::{cmp, cmp_opt, Value};
 use std::cmp::Ordering;
 use std::ops::Bound;
 
@@ -14,11 +14,11 @@ pub fn matches(doc: &Doc, filters: &[Filter]) -> bool {
     filters.iter().all(|f| {
         let field = doc.field(&f.field);
         match f.op {
-            FilterOp::Eq => field.is_some_and(|v| cmp(v, &f.value) == Ordering::Equal),
-            FilterOp::Neq => field.is_none_or(|v| cmp(v, &f.value) != Ordering::Equal),
+            FilterOp::Eq => field.is_some_and(|v| cmp(&v, &f.value) == Ordering::Equal),
+            FilterOp::Neq => field.is_none_or(|v| cmp(&v, &f.value) != Ordering::Equal),
             op => match field {
                 Some(v) if v.kind() == f.value.kind() => {
-                    let o = cmp(v, &f.value);
+                    let o = cmp(&v, &f.value);
                     match op {
                         FilterOp::Gt => o == Ordering::Greater,
                         FilterOp::Gte => o != Ordering::Less,
@@ -32,13 +32,13 @@ pub fn matches(doc: &Doc, filters: &[Filter]) -> bool {
     })
 }
 
+/// A document with its order field read once, for sorting.
+type Keyed<'a> = (Option<Value>, &'a Doc);
+
 /// The order of two documents under `order` (direction applied, ties by `_id`).
-fn cmp_docs(order: &Order, a: &Doc, b: &Doc) -> Ordering {
-    let o = match &order.field {
-        None => a.id.cmp(&b.id),
-        Some(f) => cmp_opt(a.field(f), b.field(f)).then_with(|| a.id.cmp(&b.id)),
-    };
-    if order.desc {
+fn cmp_keyed(desc: bool, a: &Keyed, b: &Keyed) -> Ordering {
+    let o = cmp_opt(a.0.as_ref(), b.0.as_ref()).then_with(|| a.1.id.cmp(&b.1.id));
+    if desc {
         o.reverse()
     } else {
         o
@@ -49,9 +49,8 @@ fn cmp_docs(order: &Order, a: &Doc, b: &Doc) -> Ordering {
 fn after(order: &Order, cursor: &Cursor, doc: &Doc) -> bool {
     let o = match &order.field {
         None => doc.id.cmp(&cursor.id),
-        Some(f) => {
-            cmp_opt(doc.field(f), cursor.value.as_ref()).then_with(|| doc.id.cmp(&cursor.id))
-        }
+        Some(f) => cmp_opt(doc.field(f).as_ref(), cursor.value.as_ref())
+            .then_with(|| doc.id.cmp(&cursor.id)),
     };
     if order.desc {
         o == Ordering::Less
@@ -114,14 +113,18 @@ fn select<'a>(
         let hits = docs.filter(keep).take(limit).collect();
         return (hits, examined);
     }
-    let mut hits: Vec<&Doc> = docs.filter(keep).collect();
-    let by = |a: &&Doc, b: &&Doc| cmp_docs(&query.order, a, b);
+    let field = query.order.field.as_deref();
+    let mut hits: Vec<Keyed> = docs
+        .filter(keep)
+        .map(|d| (field.and_then(|f| d.field(f)), d))
+        .collect();
+    let by = |a: &Keyed, b: &Keyed| cmp_keyed(desc, a, b);
     if hits.len() > limit {
         hits.select_nth_unstable_by(limit - 1, by);
         hits.truncate(limit);
     }
     hits.sort_unstable_by(by);
-    (hits, examined)
+    (hits.into_iter().map(|(_, d)| d).collect(), examined)
 }
 
 /// The documents a query read and returned, and the plan that read them.
@@ -186,7 +189,7 @@ mod tests {
             let fields = v
                 .map(|x| vec![("x".into(), Value::Int(x))])
                 .unwrap_or_default();
-            t.docs.insert(id, Doc::new(id, n as u64, n as u64, fields));
+            t.docs.insert(id, Doc::new(id, n as u64, n as u64, &fields));
         }
         t
     }
@@ -207,7 +210,7 @@ mod tests {
     fn xs(docs: &[&Doc]) -> Vec<Option<i64>> {
         docs.iter()
             .map(|d| match d.field("x") {
-                Some(Value::Int(i)) => Some(*i),
+                Some(Value::Int(i)) => Some(i),
                 _ => None,
             })
             .collect()
@@ -219,7 +222,7 @@ mod tests {
         let id = DocId(9 << 80);
         t.docs.insert(
             id,
-            Doc::new(id, 9, 9, vec![("x".into(), Value::Str("7".into()))]),
+            Doc::new(id, 9, 9, &vec![("x".into(), Value::Str("7".into()))]),
         );
         let gt = |v| {
             vec![Filter {
@@ -303,7 +306,7 @@ mod tests {
                 let mut fields = Vec::new();
                 if let Some(x) = x { fields.push(("x".into(), x.clone())); }
                 if let Some(y) = y { fields.push(("y".into(), y.clone())); }
-                plain.put(Doc::new(id, n as u64, n as u64, fields));
+                plain.put(Doc::new(id, n as u64, n as u64, &fields));
             }
             let mut indexed = Table::default();
             for d in plain.docs.values() {
@@ -364,7 +367,7 @@ mod tests {
                 id,
                 1,
                 1,
-                vec![("x".into(), Value::Int((n % 100) as i64))],
+                &vec![("x".into(), Value::Int((n % 100) as i64))],
             ));
         }
         let def = crate::store::IndexDef {

@@ -1,68 +1,83 @@
-//! A stored document: its fields for evaluation, and its JSON text serialised once.
+//! A stored document: its JSON text, serialised once, and nothing else.
 //!
-//! Invariant: `json` always equals the serialisation of the other fields. It is rebuilt only
-//! when the document changes, so a read copies bytes and never re-encodes.
+//! The text is the document: reads copy it as it is, and filters, orders and indexes read
+//! the one field they need straight out of it (`json::stored`). Keeping no parsed tree
+//! beside the text is what keeps a million documents within twice their JSON size.
+//!
+//! Invariant: `json` starts with the system fields `_id`, `_creationTime`, `_updateTime` (in
+//! that order) and is never edited in place; a change builds a new document.
 
 use crate::ids::DocId;
-use crate::json::{write_entries, write_u64};
-use crate::value::{get, Object, Value};
+use crate::json::{stored, write_entries, write_u64};
+use crate::value::{Object, Value};
+
+/// The number of system fields at the start of every document's text.
+const SYSTEM_FIELDS: usize = 3;
 
 /// One document of a table.
 #[derive(Debug, Clone)]
 pub struct Doc {
     /// `_id`; also the creation order.
     pub id: DocId,
-    /// User fields, in the order they were first written.
-    pub fields: Object,
-    /// `[_id, _creationTime, _updateTime]` as values, so filters and orders on system
-    /// fields borrow like any other field.
-    system: [Value; 3],
+    created_ms: u64,
+    updated_ms: u64,
     /// The whole document as JSON text.
     json: Box<[u8]>,
 }
 
 impl Doc {
     /// A document created at `created_ms` and last updated at `updated_ms`.
-    pub fn new(id: DocId, created_ms: u64, updated_ms: u64, fields: Object) -> Doc {
-        let system = [
-            Value::Str(id.to_string().into()),
-            Value::Int(created_ms as i64),
-            Value::Int(updated_ms as i64),
-        ];
-        let mut doc = Doc {
+    pub fn new(id: DocId, created_ms: u64, updated_ms: u64, fields: &Object) -> Doc {
+        let mut out = Vec::with_capacity(96);
+        out.extend_from_slice(b"{\"_id\":\"");
+        id.write(&mut out);
+        out.extend_from_slice(b"\",\"_creationTime\":");
+        write_u64(&mut out, created_ms);
+        out.extend_from_slice(b",\"_updateTime\":");
+        write_u64(&mut out, updated_ms);
+        write_entries(&mut out, fields, true);
+        out.push(b'}');
+        Doc {
             id,
-            fields,
-            system,
-            json: Box::new([]),
-        };
-        doc.json = doc.encode().into_boxed_slice();
-        doc
+            created_ms,
+            updated_ms,
+            json: out.into_boxed_slice(),
+        }
+    }
+
+    /// A document from text that [`Doc::new`] wrote (a snapshot's copy).
+    pub fn from_json(id: DocId, created_ms: u64, updated_ms: u64, json: Box<[u8]>) -> Doc {
+        Doc {
+            id,
+            created_ms,
+            updated_ms,
+            json,
+        }
     }
 
     /// `_creationTime` in epoch milliseconds.
     pub fn created_ms(&self) -> u64 {
-        match self.system[1] {
-            Value::Int(ms) => ms as u64,
-            _ => 0,
-        }
+        self.created_ms
     }
 
     /// `_updateTime` in epoch milliseconds.
     pub fn updated_ms(&self) -> u64 {
-        match self.system[2] {
-            Value::Int(ms) => ms as u64,
-            _ => 0,
-        }
+        self.updated_ms
     }
 
     /// The value of a field, system fields included; `None` when it is missing.
-    pub fn field(&self, name: &str) -> Option<&Value> {
+    pub fn field(&self, name: &str) -> Option<Value> {
         match name {
-            "_id" => Some(&self.system[0]),
-            "_creationTime" => Some(&self.system[1]),
-            "_updateTime" => Some(&self.system[2]),
-            _ => get(&self.fields, name),
+            "_id" => Some(Value::Str(self.id.to_string().into())),
+            "_creationTime" => Some(Value::Int(self.created_ms as i64)),
+            "_updateTime" => Some(Value::Int(self.updated_ms as i64)),
+            _ => stored::field(&self.json, name).and_then(stored::value),
         }
+    }
+
+    /// The user fields, in the order they were first written.
+    pub fn fields(&self) -> Object {
+        stored::object(&self.json, SYSTEM_FIELDS).unwrap_or_default()
     }
 
     /// The document's JSON text.
@@ -72,29 +87,14 @@ impl Doc {
 
     /// A copy with `patch` merged into its top-level fields, updated at `at_ms`.
     pub fn patched(&self, patch: &Object, at_ms: u64) -> Doc {
-        let mut fields = self.fields.clone();
+        let mut fields = self.fields();
         for (k, v) in patch {
             match fields.iter_mut().find(|(name, _)| name == k) {
                 Some(slot) => slot.1 = v.clone(),
                 None => fields.push((k.clone(), v.clone())),
             }
         }
-        Doc::new(self.id, self.created_ms(), at_ms, fields)
-    }
-
-    fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(96);
-        out.extend_from_slice(b"{\"_id\":\"");
-        self.id.write(&mut out);
-        out.extend_from_slice(b"\",\"_creationTime\":");
-        write_u64(&mut out, self.created_ms());
-        out.extend_from_slice(b",\"_updateTime\":");
-        if let Value::Int(ms) = self.system[2] {
-            write_u64(&mut out, ms as u64);
-        }
-        write_entries(&mut out, &self.fields, true);
-        out.push(b'}');
-        out
+        Doc::new(self.id, self.created_ms, at_ms, &fields)
     }
 }
 
@@ -103,8 +103,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn json_is_written_once_and_matches_fields() {
-        let d = Doc::new(DocId(1 << 80), 1, 1, vec![("a".into(), Value::Int(1))]);
+    fn json_is_written_once_and_fields_read_back() {
+        let d = Doc::new(DocId(1 << 80), 1, 1, &vec![("a".into(), Value::Int(1))]);
         let p = d.patched(
             &vec![("b".into(), Value::Null), ("a".into(), Value::Int(2))],
             5,
@@ -114,6 +114,10 @@ mod tests {
             text,
             r#"{"_id":"00000000010000000000000000","_creationTime":1,"_updateTime":5,"a":2,"b":null}"#
         );
-        assert_eq!(p.field("_creationTime").and_then(Value::as_u64), Some(1));
+        assert_eq!(p.field("_creationTime").and_then(|v| v.as_u64()), Some(1));
+        assert!(matches!(p.field("a"), Some(Value::Int(2))));
+        assert!(matches!(p.field("b"), Some(Value::Null)));
+        assert!(p.field("c").is_none());
+        assert_eq!(p.fields().len(), 2);
     }
 }

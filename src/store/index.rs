@@ -168,7 +168,7 @@ impl Index {
     pub fn key(&self, doc: &Doc) -> Box<[u8]> {
         let mut k = Vec::with_capacity(32);
         for f in &self.fields {
-            encode_opt(&mut k, doc.field(f));
+            encode_opt(&mut k, doc.field(f).as_ref());
         }
         k.extend_from_slice(&doc.id.0.to_be_bytes());
         k.into_boxed_slice()
@@ -321,7 +321,7 @@ mod tests {
             let id = DocId((n + 1) << 80);
             docs.insert(
                 id,
-                Doc::new(id, 1, 1, vec![("x".into(), Value::Int(n as i64 % 3))]),
+                Doc::new(id, 1, 1, &vec![("x".into(), Value::Int(n as i64 % 3))]),
             );
         }
         let mut ix = Index::new("by_x", &["x".to_string()]);

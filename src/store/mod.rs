@@ -358,7 +358,7 @@ impl Store {
                 let doc = t.doc(table, *id).ok_or_else(|| doc_not_found(table, *id))?;
                 if let Some(schema) = t.schemas.get(table) {
                     let merged = doc.patched(patch, *at_ms);
-                    schema.validate(&merged.fields, Some(&id.to_string()))?;
+                    schema.validate(&merged.fields(), Some(&id.to_string()))?;
                 }
             }
             Change::Delete { tenant, table, id } => {
@@ -370,7 +370,7 @@ impl Store {
                 let t = self.tenant(tenant)?;
                 if let Some(tbl) = t.table(&schema.table) {
                     for doc in tbl.docs.values() {
-                        schema.validate(&doc.fields, Some(&doc.id.to_string()))?;
+                        schema.validate(&doc.fields(), Some(&doc.id.to_string()))?;
                     }
                 }
             }
@@ -455,7 +455,7 @@ impl Store {
                             t.tables.entry(table.into_boxed_str()).or_insert(tbl)
                         }
                     };
-                    tbl.put(Doc::new(id, at_ms, at_ms, fields));
+                    tbl.put(Doc::new(id, at_ms, at_ms, &fields));
                 }
             }
             Change::Patch {
@@ -657,6 +657,6 @@ mod tests {
         .expect("patch");
         let doc = s.tenant("t").expect("t").doc("m", DocId(7)).expect("doc");
         assert_eq!(doc.created_ms(), 1);
-        assert_eq!(doc.field("_updateTime").and_then(Value::as_u64), Some(9));
+        assert_eq!(doc.field("_updateTime").and_then(|v| v.as_u64()), Some(9));
     }
 }

@@ -14,12 +14,12 @@
 
 use crate::ids::DocId;
 use crate::store::{Cron, Doc, Job, JobResult, Store, TableSchema, Tenant};
-use crate::value::Object;
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use std::collections::BTreeMap;
 
-const MAGIC: &[u8; 8] = b"NIMBSNP1";
+/// Version 2 keeps each document as its JSON text.
+const MAGIC: &[u8; 8] = b"NIMBSNP2";
 const HEADER_LEN: usize = 24;
 
 /// One document as archived.
@@ -28,7 +28,8 @@ pub struct DocSnap {
     pub id: DocId,
     pub created_ms: u64,
     pub updated_ms: u64,
-    pub fields: Object,
+    /// The document's text, as the store keeps it.
+    pub json: Vec<u8>,
 }
 
 /// One table as archived.
@@ -124,7 +125,8 @@ pub fn restore(snapshot: Snapshot) -> Store {
                 .or_default()
                 .docs;
             for d in table.docs {
-                docs.insert(d.id, Doc::new(d.id, d.created_ms, d.updated_ms, d.fields));
+                let json = d.json.into_boxed_slice();
+                docs.insert(d.id, Doc::from_json(d.id, d.created_ms, d.updated_ms, json));
             }
         }
         store.restore_tenant(t.id, tenant);
@@ -203,7 +205,7 @@ impl Copier {
                         id: *id,
                         created_ms: d.created_ms(),
                         updated_ms: d.updated_ms(),
-                        fields: d.fields.clone(),
+                        json: d.json().to_vec(),
                     });
                     self.after = Some(*id);
                     copied += 1;
@@ -346,6 +348,7 @@ pub fn fingerprint(store: &Store) -> BTreeMap<String, String> {
 mod tests {
     use super::*;
     use crate::store::{Change, Effect, FieldDef, FieldType, Mutation};
+    use crate::value::Object;
     use crate::value::Value;
     use proptest::prelude::*;
 

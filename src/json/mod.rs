@@ -1,8 +1,12 @@
 //! JSON text ↔ [`Value`]: parsing with `simd-json` (in place, on a mutable buffer) and a
 //! small writer that appends to a caller's reused buffer.
 //!
+//! [`stored`] reads single fields back out of text this writer produced (stored documents).
+//!
 //! Invariant: the only module that turns bytes into values; nothing here allocates a buffer
 //! of its own for output.
+
+pub mod stored;
 
 use crate::value::{Object, Value};
 use simd_json::{Node, StaticNode};
