@@ -26,8 +26,6 @@ const HEADER_LEN: usize = 24;
 #[derive(Debug, Clone, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct DocSnap {
     pub id: DocId,
-    pub created_ms: u64,
-    pub updated_ms: u64,
     /// The document's text, as the store keeps it.
     pub json: Vec<u8>,
 }
@@ -75,8 +73,13 @@ pub fn encode(snapshot: &Snapshot) -> Vec<u8> {
     out
 }
 
-/// Decodes a snapshot file, checking its length and checksum.
-pub fn decode(bytes: &[u8]) -> Result<Snapshot, String> {
+/// Reads a snapshot file (checking its length and checksum) into a store, and the
+/// sequence number it covers.
+///
+/// Documents are copied straight out of the archived bytes: no owned copy of the whole
+/// snapshot is made on the way, so recovering a large store peaks at the file plus the
+/// store rather than twice that.
+pub fn load(bytes: &[u8]) -> Result<(u64, Store), String> {
     if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
         return Err("not a snapshot file".into());
     }
@@ -97,41 +100,38 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, String> {
     }
     let mut aligned: AlignedVec<16> = AlignedVec::with_capacity(len);
     aligned.extend_from_slice(payload);
-    rkyv::from_bytes::<Snapshot, rancor::Error>(&aligned)
-        .map_err(|e| format!("snapshot does not decode: {e}"))
-}
-
-/// Rebuilds a store from a snapshot.
-pub fn restore(snapshot: Snapshot) -> Store {
+    let bad = |e: rancor::Error| format!("snapshot does not decode: {e}");
+    let snap = rkyv::access::<ArchivedSnapshot, rancor::Error>(&aligned).map_err(bad)?;
     let mut store = Store::default();
-    for t in snapshot.tenants {
+    for t in snap.tenants.iter() {
         let mut tenant = Tenant::default();
-        tenant.ids.observe(DocId(t.id_last));
-        for s in t.schemas {
-            tenant.schemas.insert(s.table.clone(), s);
-        }
-        tenant.jobs = t.jobs.into_iter().map(|j| (j.id, j)).collect();
-        tenant.history = t.history.into_iter().collect();
-        tenant.crons = t.crons.into_iter().map(|c| (c.name.clone(), c)).collect();
-        tenant.services = t
-            .services
-            .into_iter()
-            .map(|d| (d.name.clone(), d))
-            .collect();
-        for table in t.tables {
+        tenant.ids.observe(DocId(t.id_last.to_native()));
+        let small = |e| bad(e);
+        let schemas: Vec<TableSchema> = rkyv::deserialize(&t.schemas).map_err(small)?;
+        let jobs: Vec<Job> = rkyv::deserialize(&t.jobs).map_err(small)?;
+        let history: Vec<JobResult> = rkyv::deserialize(&t.history).map_err(small)?;
+        let crons: Vec<Cron> = rkyv::deserialize(&t.crons).map_err(small)?;
+        let services: Vec<crate::proc::service::ServiceDef> =
+            rkyv::deserialize(&t.services).map_err(small)?;
+        tenant.schemas = schemas.into_iter().map(|s| (s.table.clone(), s)).collect();
+        tenant.jobs = jobs.into_iter().map(|j| (j.id, j)).collect();
+        tenant.history = history.into_iter().collect();
+        tenant.crons = crons.into_iter().map(|c| (c.name.clone(), c)).collect();
+        tenant.services = services.into_iter().map(|d| (d.name.clone(), d)).collect();
+        for table in t.tables.iter() {
             let docs = &mut tenant
                 .tables
-                .entry(table.name.into_boxed_str())
+                .entry(table.name.as_str().into())
                 .or_default()
                 .docs;
-            for d in table.docs {
-                let json = d.json.into_boxed_slice();
-                docs.insert(d.id, Doc::from_json(d.id, d.created_ms, d.updated_ms, json));
+            for d in table.docs.iter() {
+                let id: DocId = rkyv::deserialize::<DocId, rancor::Error>(&d.id).map_err(bad)?;
+                docs.insert(id, Doc::from_json(id, Box::from(d.json.as_slice())));
             }
         }
-        store.restore_tenant(t.id, tenant);
+        store.restore_tenant(t.id.as_str().to_string(), tenant);
     }
-    store
+    Ok((snap.seq.to_native(), store))
 }
 
 /// Copies a live store into a [`Snapshot`] a bounded number of documents per step, so the
@@ -203,8 +203,6 @@ impl Copier {
                 for (id, d) in range.take(budget) {
                     out.push(DocSnap {
                         id: *id,
-                        created_ms: d.created_ms(),
-                        updated_ms: d.updated_ms(),
                         json: d.json().to_vec(),
                     });
                     self.after = Some(*id);
@@ -486,7 +484,7 @@ mod tests {
                     log.push(c);
                 }
             }
-            let mut recovered = restore(decode(&encode(&snapshot)).expect("decodes"));
+            let (_, mut recovered) = load(&encode(&snapshot)).expect("decodes");
             for c in log.into_iter().skip(label as usize) {
                 recovered.apply(c);
             }
@@ -525,7 +523,7 @@ mod tests {
         for c in log.clone() {
             live.commit(c).expect("commit");
         }
-        let mut recovered = restore(copy_all(&live, 1));
+        let (_, mut recovered) = load(&encode(&copy_all(&live, 1))).expect("decodes");
         for c in log.into_iter().skip(1) {
             recovered.apply(c);
         }
@@ -537,12 +535,12 @@ mod tests {
         let mut store = Store::default();
         store.apply(Change::CreateTenant { tenant: "t".into() });
         let bytes = encode(&copy_all(&store, 3));
-        assert_eq!(decode(&bytes).expect("valid").seq, 3);
+        assert_eq!(load(&bytes).expect("valid").0, 3);
         for i in [0, 9, 17, bytes.len() - 1] {
             let mut bad = bytes.clone();
             bad[i] ^= 4;
-            assert!(decode(&bad).is_err(), "flip at {i}");
+            assert!(load(&bad).is_err(), "flip at {i}");
         }
-        assert!(decode(&bytes[..bytes.len() - 1]).is_err());
+        assert!(load(&bytes[..bytes.len() - 1]).is_err());
     }
 }
