@@ -3,6 +3,8 @@
 //!
 //! cargo run --release --example fanout -- URL TOKEN TENANT CONNS RATE SECONDS [SERVER_PID]
 //!
+//! RATE 0 commits from 16 writers as fast as the server accepts (throughput: frames/s).
+//!
 //! URL is the server's base (`http://127.0.0.1:8080`); the tenant must exist. Prints commits,
 //! frames delivered and per second, commit-to-receipt latency p50/p99/max, and (with the
 //! server's pid) its resident memory per idle subscribed connection.
@@ -180,40 +182,64 @@ fn main() {
             );
         }
         let host = url.trim_start_matches("http://").to_string();
-        let mut http = tokio::net::TcpStream::connect(&host).await.expect("connect for writes");
-        let _ = http.set_nodelay(true);
         frames.store(0, Ordering::Relaxed);
         let t0 = Instant::now();
-        let mut commits = 0u64;
-        let period = Duration::from_secs_f64(1.0 / rate);
-        while t0.elapsed().as_secs_f64() < seconds {
-            if insert(&mut http, &host, &token, &tenant).await {
-                commits += 1;
-            }
-            let next = period.mul_f64((commits + 1) as f64);
-            if let Some(wait) = next.checked_sub(t0.elapsed()) {
-                tokio::time::sleep(wait).await;
-            }
+        let window = Duration::from_secs_f64(seconds);
+        let commits = Arc::new(AtomicU64::new(0));
+        // RATE 0: writers commit as fast as the server takes them (throughput); otherwise
+        // one writer commits RATE times a second (latency).
+        let writers: Vec<_> = (0..if rate > 0.0 { 1 } else { 16 })
+            .map(|_| {
+                let (host, token, tenant, commits) =
+                    (host.clone(), token.clone(), tenant.clone(), commits.clone());
+                tokio::spawn(async move {
+                    let Ok(mut http) = tokio::net::TcpStream::connect(&host).await else {
+                        return;
+                    };
+                    let _ = http.set_nodelay(true);
+                    let period = (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate));
+                    let mut mine = 0u64;
+                    while t0.elapsed() < window {
+                        if insert(&mut http, &host, &token, &tenant).await {
+                            commits.fetch_add(1, Ordering::Relaxed);
+                            mine += 1;
+                        }
+                        if let Some(next) = period.map(|p| p.mul_f64((mine + 1) as f64)) {
+                            if let Some(wait) = next.checked_sub(t0.elapsed()) {
+                                tokio::time::sleep(wait).await;
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            let _ = w.await;
         }
+        let window_secs = t0.elapsed().as_secs_f64();
+        let in_window = frames.load(Ordering::Relaxed);
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let elapsed = t0.elapsed().as_secs_f64();
         stop.store(1, Ordering::Relaxed);
         for t in tasks {
             let _ = t.await;
         }
+        let commits = commits.load(Ordering::Relaxed);
         let delivered = frames.load(Ordering::Relaxed);
         let mut l = lat.lock().map(|l| l.clone()).unwrap_or_default();
         l.sort_unstable();
+        let pct_delivered = 100.0 * delivered as f64 / (commits * subscribed).max(1) as f64;
         println!(
-            "{commits} commits at {rate}/s to {subscribed} subscribers: {delivered} frames delivered ({:.0}/s, {:.1}% of commits x subscribers)",
-            delivered as f64 / elapsed,
-            100.0 * delivered as f64 / (commits * subscribed).max(1) as f64
+            "{commits} commits ({}) to {subscribed} subscribers: {delivered} frames delivered ({:.0}/s while writing, {pct_delivered:.1}% of commits x subscribers)",
+            if rate > 0.0 { format!("{rate}/s") } else { "as fast as accepted".into() },
+            in_window as f64 / window_secs,
         );
+        let (p50, p99) = (pct(&l, 0.50), pct(&l, 0.99));
+        let max = l.last().map(|m| *m as f64 / 1000.0).unwrap_or(0.0);
+        println!("commit-to-receipt latency: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms");
+        let per_conn = after.saturating_sub(before) as f64 / subscribed.max(1) as f64;
         println!(
-            "commit-to-receipt latency: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            pct(&l, 0.50),
-            pct(&l, 0.99),
-            l.last().map(|m| *m as f64 / 1000.0).unwrap_or(0.0)
+            "RESULT subscribed={subscribed} commits={commits} frames={delivered} frames_per_s={:.0} delivered_pct={pct_delivered:.1} p50_ms={p50:.2} p99_ms={p99:.2} max_ms={max:.2} kib_per_conn={per_conn:.1}",
+            in_window as f64 / window_secs
         );
     });
 }

@@ -42,8 +42,10 @@ struct Group {
     current: Arc<Delivery>,
     /// The changed document matched before the change (set between `before` and `after`).
     touched: bool,
-    /// `current` has not been handed out yet.
-    pending: bool,
+    /// Results not handed out yet, oldest first. Under a steady stream of commits the newest
+    /// result is almost never durable yet, so the newest one that is gets sent instead of
+    /// waiting for a pause that may never come.
+    staged: std::collections::VecDeque<Arc<Delivery>>,
 }
 
 #[derive(Default)]
@@ -118,7 +120,7 @@ impl Subs {
             query,
             members: Vec::new(),
             touched: false,
-            pending: false,
+            staged: Default::default(),
         });
         group.members.push((conn, sub));
         group.current.clone()
@@ -168,7 +170,7 @@ impl Subs {
             let next = evaluate(store, tenant, &g.query, seq);
             if next.data != g.current.data {
                 g.current = next;
-                g.pending = true;
+                g.staged.push_back(g.current.clone());
             }
         }
     }
@@ -185,7 +187,7 @@ impl Subs {
     pub fn has_pending(&self) -> bool {
         self.tenants
             .values()
-            .any(|t| t.groups.values().any(|g| g.pending))
+            .any(|t| t.groups.values().any(|g| !g.staged.is_empty()))
     }
 
     /// Hands out every new result whose commit is durable, grouped by destination shard.
@@ -193,13 +195,14 @@ impl Subs {
         let mut out: Vec<Batch> = (0..shards).map(|_| Vec::new()).collect();
         for t in self.tenants.values_mut() {
             for g in t.groups.values_mut() {
-                if !g.pending || g.current.version > durable_seq {
+                // The newest staged result whose commit is durable; older ones are superseded.
+                let ready = g.staged.iter().rposition(|d| d.version <= durable_seq);
+                let Some(newest) = ready.and_then(|at| g.staged.drain(..=at).last()) else {
                     continue;
-                }
-                g.pending = false;
+                };
                 for (c, sub) in &g.members {
                     if let Some(b) = out.get_mut(c.shard) {
-                        b.push((c.conn, *sub, g.current.clone()));
+                        b.push((c.conn, *sub, newest.clone()));
                     }
                 }
             }
@@ -295,5 +298,32 @@ mod tests {
         subs.detach("t", c(0));
         assert_eq!(subs.counts(), (1, 3));
         assert_eq!(subs.drop_tenant("t").len(), 0);
+    }
+
+    /// Under a steady stream of commits the newest result is never durable when the log
+    /// reports progress; the newest durable one must still go out.
+    #[test]
+    fn a_steady_stream_of_commits_still_delivers() {
+        let mut store = Store::default();
+        store
+            .commit(Change::CreateTenant { tenant: "t".into() })
+            .expect("tenant");
+        let mut subs = Subs::default();
+        let c = ConnRef { shard: 0, conn: 1 };
+        let latest = r#"{"table":"m","filters":[],"order":{"field":"_creationTime","direction":"desc"},"limit":1}"#;
+        subs.subscribe(&store, "t", c, 1, q(latest), 0);
+        let mut versions = Vec::new();
+        for seq in 1..=10u64 {
+            insert(&mut store, &mut subs, u128::from(seq), seq as i64, seq);
+            // The log made the previous commit durable; this one is still in flight.
+            for batch in subs.take_durable(seq - 1, 1) {
+                versions.extend(batch.iter().map(|(_, _, d)| d.version));
+            }
+        }
+        assert_eq!(versions, (1..=9).collect::<Vec<u64>>());
+        insert(&mut store, &mut subs, 11, 11, 11);
+        let out = subs.take_durable(11, 1);
+        assert_eq!(out[0].len(), 1, "only the newest of what is left");
+        assert_eq!(out[0][0].2.version, 11);
     }
 }
