@@ -97,6 +97,107 @@ async fn subscriber(
     }
 }
 
+/// A masked client text frame.
+fn client_frame(payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x81];
+    match payload.len() {
+        n @ 0..=125 => out.push(0x80 | n as u8),
+        n => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    let mask = [7u8, 1, 9, 3];
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
+/// A subscriber for throughput runs: a bare WebSocket client that counts result frames by
+/// their headers and never looks inside, so the generator's cost per frame stays as small
+/// as the Redis reference's (which counts bytes).
+async fn counting_subscriber(
+    url: String,
+    token: String,
+    tenant: String,
+    frames: Arc<AtomicU64>,
+    ready: Arc<AtomicU64>,
+    stop: Arc<AtomicU64>,
+) {
+    let host = url.trim_start_matches("http://").to_string();
+    let Ok(mut s) = tokio::net::TcpStream::connect(&host).await else {
+        return;
+    };
+    let upgrade = format!(
+        "GET /ws?tenant_id={tenant} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Protocol: nimbus.v2\r\nAuthorization: Bearer {token}\r\n\r\n"
+    );
+    if s.write_all(upgrade.as_bytes()).await.is_err() {
+        return;
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut have = Vec::new();
+    let body = loop {
+        let Ok(n) = s.read(&mut buf).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        have.extend_from_slice(&buf[..n]);
+        if let Some(end) = have.windows(4).position(|w| w == b"\r\n\r\n") {
+            break have.split_off(end + 4);
+        }
+    };
+    let hello = br#"{"type":"client_hello","protocol":"nimbus.v2"}"#;
+    let sub = br#"{"type":"subscribe","request_id":"f","query":{"table":"ticks","filters":[],"order":{"field":"_creationTime","direction":"desc"},"limit":1}}"#;
+    let mut out = client_frame(hello);
+    out.extend(client_frame(sub));
+    if s.write_all(&out).await.is_err() {
+        return;
+    }
+    // Frames: hello, then the first result, then the rest are counted.
+    let mut pending = body;
+    let mut seen = 0u64;
+    let mut counted = false;
+    while stop.load(Ordering::Relaxed) == 0 {
+        let mut at = 0;
+        while pending.len() >= at + 2 {
+            let (len, head) = match pending[at + 1] & 0x7F {
+                126 if pending.len() >= at + 4 => (
+                    u16::from_be_bytes([pending[at + 2], pending[at + 3]]) as usize,
+                    4,
+                ),
+                127 if pending.len() >= at + 10 => {
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(&pending[at + 2..at + 10]);
+                    (u64::from_be_bytes(w) as usize, 10)
+                }
+                126 | 127 => break,
+                n => (n as usize, 2),
+            };
+            if pending.len() < at + head + len {
+                break;
+            }
+            at += head + len;
+            seen += 1;
+            if seen == 2 && !counted {
+                counted = true;
+                ready.fetch_add(1, Ordering::Relaxed);
+            } else if seen > 2 {
+                frames.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        pending.drain(..at);
+        match tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => pending.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+}
+
 /// Inserts one document `{"t": now}` over a kept-alive HTTP connection.
 async fn insert(conn: &mut tokio::net::TcpStream, host: &str, token: &str, tenant: &str) -> bool {
     let body = format!(r#"{{"table":"ticks","fields":{{"t":{}}}}}"#, now_us());
@@ -161,7 +262,11 @@ fn main() {
         let started = Instant::now();
         let mut tasks = Vec::new();
         for i in 0..conns {
-            tasks.push(tokio::spawn(subscriber(url.clone(), token.clone(), tenant.clone(), lat.clone(), frames.clone(), ready.clone(), stop.clone())));
+            tasks.push(if rate > 0.0 {
+                tokio::spawn(subscriber(url.clone(), token.clone(), tenant.clone(), lat.clone(), frames.clone(), ready.clone(), stop.clone()))
+            } else {
+                tokio::spawn(counting_subscriber(url.clone(), token.clone(), tenant.clone(), frames.clone(), ready.clone(), stop.clone()))
+            });
             if i % 200 == 199 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }

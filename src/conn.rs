@@ -52,11 +52,13 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
         chunked: Vec::new(),
         resp: Vec::with_capacity(1024),
     };
-    match conn.run(&shard, &mut stream).await {
+    // Each phase's future is boxed: the task itself stays small, and a WebSocket does not
+    // carry the HTTP phase's (larger) state for its whole life.
+    match Box::pin(conn.run(&shard, &mut stream)).await {
         Some((upgrade, leftover)) => {
             // The HTTP buffers are not needed by a WebSocket; an idle socket keeps only its own.
             drop(conn);
-            crate::ws::session::serve(shard, stream, leftover, upgrade).await
+            Box::pin(crate::ws::session::serve(shard, stream, leftover, upgrade)).await
         }
         None => conn.linger_close(&mut stream).await,
     }

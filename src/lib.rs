@@ -36,6 +36,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod json;
+pub mod memory;
 pub mod mesh;
 pub mod ops;
 pub mod proc;

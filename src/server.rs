@@ -124,7 +124,7 @@ async fn shard_main(shard: Rc<Shard>, listener: TcpListener, ready: Ready) -> io
     monoio::spawn(shard.clone().serve_inbox());
     monoio::spawn(shard.clone().serve_log());
     monoio::spawn(shard.clone().serve_timers());
-    monoio::spawn(shard.clone().serve_index_builds());
+    monoio::spawn(shard.clone().serve_background());
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {

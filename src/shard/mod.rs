@@ -119,6 +119,10 @@ const SNAPSHOT_STEP_DOCS: usize = 2048;
 const INDEX_BUILD_STEP_DOCS: usize = 4096;
 /// How often an idle shard looks for an index to build.
 const INDEX_BUILD_IDLE: std::time::Duration = std::time::Duration::from_millis(10);
+/// Every this many looks (100 ms), freed memory goes back to the system: the allocator
+/// would otherwise keep what a burst of connections or requests freed resident until this
+/// thread allocates again. A collection takes well under 0.1 ms with a million documents.
+const RELEASE_EVERY_TICKS: u32 = 10;
 
 /// Where a shard's log and snapshots live.
 pub struct Wal {
@@ -617,9 +621,11 @@ impl Shard {
         }
     }
 
-    /// Builds new indexes (after a schema change or recovery) a bounded number of documents
-    /// at a time, yielding between steps so requests keep being served meanwhile.
-    pub async fn serve_index_builds(self: Rc<Self>) {
+    /// Background work between requests: builds new indexes (after a schema change or
+    /// recovery) a bounded number of documents at a time, yielding between steps so requests
+    /// keep being served, and when idle hands freed memory back to the system now and then.
+    pub async fn serve_background(self: Rc<Self>) {
+        let mut idle_ticks = 0u32;
         loop {
             let building = {
                 let mut state = self.state.borrow_mut();
@@ -629,6 +635,10 @@ impl Shard {
             if building {
                 YieldNow(false).await;
             } else {
+                idle_ticks += 1;
+                if idle_ticks.is_multiple_of(RELEASE_EVERY_TICKS) {
+                    crate::memory::release_freed();
+                }
                 monoio::time::sleep(INDEX_BUILD_IDLE).await;
             }
         }

@@ -33,6 +33,10 @@ pub struct Delivery {
     pub version: u64,
 }
 
+/// Results of one subscription sent in one hand-out, at most: a reader that keeps up sees
+/// every version; past this many, only the newest ones (connections queue as many).
+pub const RESULTS_KEPT: usize = 8;
+
 /// What goes to one shard after a commit: (connection, subscription, result).
 pub type Batch = Vec<(u64, u32, Arc<Delivery>)>;
 
@@ -195,14 +199,17 @@ impl Subs {
         let mut out: Vec<Batch> = (0..shards).map(|_| Vec::new()).collect();
         for t in self.tenants.values_mut() {
             for g in t.groups.values_mut() {
-                // The newest staged result whose commit is durable; older ones are superseded.
-                let ready = g.staged.iter().rposition(|d| d.version <= durable_seq);
-                let Some(newest) = ready.and_then(|at| g.staged.drain(..=at).last()) else {
+                // Every staged result whose commit is durable, oldest first (the newest
+                // RESULTS_KEPT of them).
+                let Some(at) = g.staged.iter().rposition(|d| d.version <= durable_seq) else {
                     continue;
                 };
-                for (c, sub) in &g.members {
-                    if let Some(b) = out.get_mut(c.shard) {
-                        b.push((c.conn, *sub, newest.clone()));
+                let skip = (at + 1).saturating_sub(RESULTS_KEPT);
+                for d in g.staged.drain(..=at).skip(skip) {
+                    for (c, sub) in &g.members {
+                        if let Some(b) = out.get_mut(c.shard) {
+                            b.push((c.conn, *sub, d.clone()));
+                        }
                     }
                 }
             }
@@ -301,7 +308,7 @@ mod tests {
     }
 
     /// Under a steady stream of commits the newest result is never durable when the log
-    /// reports progress; the newest durable one must still go out.
+    /// reports progress; every durable one must still go out, in order.
     #[test]
     fn a_steady_stream_of_commits_still_delivers() {
         let mut store = Store::default();
@@ -321,9 +328,15 @@ mod tests {
             }
         }
         assert_eq!(versions, (1..=9).collect::<Vec<u64>>());
-        insert(&mut store, &mut subs, 11, 11, 11);
-        let out = subs.take_durable(11, 1);
-        assert_eq!(out[0].len(), 1, "only the newest of what is left");
-        assert_eq!(out[0][0].2.version, 11);
+        for seq in 11..=30u64 {
+            insert(&mut store, &mut subs, u128::from(seq), seq as i64, seq);
+        }
+        let out = subs.take_durable(30, 1);
+        let sent: Vec<u64> = out[0].iter().map(|(_, _, d)| d.version).collect();
+        assert_eq!(
+            sent,
+            (31 - RESULTS_KEPT as u64..=30).collect::<Vec<_>>(),
+            "the newest few"
+        );
     }
 }

@@ -131,17 +131,6 @@ pub fn recover(disk: &dyn Disk, dir: &Path) -> io::Result<Recovered> {
     Ok(rec)
 }
 
-/// Hands the memory this thread freed back to the system now.
-///
-/// Recovery frees a lot at once (log segments, decoded records) and its threads then go
-/// idle or exit; the allocator would otherwise keep those pages resident until the thread
-/// allocates again, so a freshly recovered server would look twice its size.
-pub fn release_freed() {
-    // SAFETY: `mi_collect` only walks the calling thread's own mimalloc heap; it is safe to
-    // call at any time, whether or not mimalloc is the global allocator.
-    unsafe { libmimalloc_sys::mi_collect(true) };
-}
-
 /// Recovers every shard of `data_dir` for a server with `shards` shards. When the number of
 /// shards changed since the last run, tenants are moved to their new owners: the new layout
 /// is written as snapshots in `shards.next/`, then swapped in by renames, so a crash at any
@@ -184,7 +173,7 @@ pub fn open_all(
                 .map(|n| {
                     scope.spawn(move || {
                         let r = recover(disk, &dir_of(base, n));
-                        release_freed();
+                        crate::memory::release_freed();
                         r
                     })
                 })

@@ -1,12 +1,13 @@
 //! WebSocket: the `nimbus.v2` upgrade, each connection's session, and its outbound queue.
 //!
-//! The HTTP layer answers the upgrade (`conn`); a session then runs `fastwebsockets` over
-//! the same socket (in poll mode) for framing, fragment reassembly, ping/pong and the close
-//! handshake, and speaks the JSON frames of DECISIONS §8.
+//! The HTTP layer answers the upgrade (`conn`); a session then frames messages over the
+//! same socket (in poll mode) with [`wire`] (fragment reassembly, ping/pong, the close
+//! handshake, batched writes) and speaks the JSON frames of DECISIONS §8.
 
 pub mod frames;
 pub mod outbox;
 pub mod session;
+pub mod wire;
 
 use sha1::{Digest, Sha1};
 use std::future::Future;

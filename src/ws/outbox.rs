@@ -1,9 +1,10 @@
 //! A connection's outbound queue: what the writer task sends, in order.
 //!
-//! Bounded by construction: live-query results are queued at most once per subscription (a
-//! newer result replaces an older one still waiting, so a slow reader always ends on the
-//! latest state), and other frames (replies, errors, pongs) are capped; a client that makes
-//! the cap overflow without reading is cut off.
+//! Bounded by construction: live-query results are queued at most [`RESULTS_PER_SUB_MAX`]
+//! times per subscription (past that, a newer result replaces the newest one still waiting,
+//! so a reader that keeps up sees every version and a slow one always ends on the latest
+//! state), and other frames (replies, errors, pongs) are capped; a client that makes the cap
+//! overflow without reading is cut off.
 
 use crate::subs::Delivery;
 use std::cell::{Cell, RefCell};
@@ -15,6 +16,8 @@ use std::task::{Context, Poll, Waker};
 
 /// Frames waiting besides live-query results, at most.
 const OTHER_FRAMES_MAX: usize = 1024;
+/// Results waiting per subscription, at most (as many as one hand-out sends).
+pub const RESULTS_PER_SUB_MAX: usize = crate::subs::RESULTS_KEPT;
 
 /// One queued frame.
 pub enum Out {
@@ -136,8 +139,8 @@ impl Outbox {
         known
     }
 
-    /// Queues a result for `sub` unless it is not newer than one already queued or sent; a
-    /// result still waiting for the same subscription is replaced in place.
+    /// Queues a result for `sub` unless it is not newer than one already queued or sent;
+    /// when the subscription already has its fill waiting, the newest of those is replaced.
     pub fn push_result(&self, sub: u32, delivery: Arc<Delivery>) {
         if self.closing.get() {
             return;
@@ -153,26 +156,31 @@ impl Outbox {
             info.version = Some(delivery.version);
         }
         let mut q = self.queue.borrow_mut();
-        for o in q.iter_mut() {
-            if let Out::Result {
-                sub: s,
-                delivery: d,
-            } = o
-            {
-                if *s == sub {
-                    *d = delivery;
-                    return;
-                }
-            }
+        let mut waiting = q.iter_mut().filter_map(|o| match o {
+            Out::Result { sub: s, delivery } if *s == sub => Some(delivery),
+            _ => None,
+        });
+        if let Some(newest) = waiting.by_ref().nth(RESULTS_PER_SUB_MAX - 1) {
+            *waiting.last().unwrap_or(newest) = delivery;
+            return;
         }
         q.push_back(Out::Result { sub, delivery });
         drop(q);
         self.wake_writer();
     }
 
-    /// The request id a subscription echoes.
-    pub fn request_id(&self, sub: u32) -> Option<Vec<u8>> {
-        self.subs.borrow().get(&sub).map(|i| i.request_id.clone())
+    /// Calls `f` with the request id a subscription echoes; `None` if it ended.
+    pub fn with_request_id<T>(&self, sub: u32, f: impl FnOnce(&[u8]) -> T) -> Option<T> {
+        self.subs.borrow().get(&sub).map(|i| f(&i.request_id))
+    }
+
+    /// Takes the next frame if one waits.
+    pub fn try_next(&self) -> Option<Out> {
+        let item = self.queue.borrow_mut().pop_front()?;
+        if matches!(item, Out::Text(_) | Out::Binary(_) | Out::Pong(_)) {
+            self.others.set(self.others.get().saturating_sub(1));
+        }
+        Some(item)
     }
 
     /// Takes the next frame to send; waits when there is none. `None`: the connection ended
@@ -206,10 +214,7 @@ impl Future for Next<'_> {
     type Output = Option<Out>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Out>> {
         let o = self.outbox;
-        if let Some(item) = o.queue.borrow_mut().pop_front() {
-            if matches!(item, Out::Text(_) | Out::Binary(_) | Out::Pong(_)) {
-                o.others.set(o.others.get().saturating_sub(1));
-            }
+        if let Some(item) = o.try_next() {
             return Poll::Ready(Some(item));
         }
         if o.ended.get() {
@@ -248,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn a_slow_reader_keeps_only_the_latest_result_per_subscription() {
+    fn a_slow_reader_keeps_a_bounded_queue_ending_on_the_latest() {
         let o = Outbox::default();
         o.add_sub(1, b"\"r\"".to_vec());
         o.add_sub(2, b"\"q\"".to_vec());
@@ -257,11 +262,20 @@ mod tests {
         }
         o.push_result(2, d(5, "[2]"));
         o.push_result(1, d(3, "[old]"));
-        assert_eq!(o.len(), 2, "bounded whatever the number of commits");
-        match o.queue.borrow().front() {
-            Some(Out::Result { sub: 1, delivery }) => assert_eq!(delivery.version, 1000),
-            _ => panic!("expected sub 1's latest result first"),
-        }
+        let n = RESULTS_PER_SUB_MAX;
+        assert_eq!(o.len(), n + 1, "bounded whatever the number of commits");
+        let versions: Vec<u64> = o
+            .queue
+            .borrow()
+            .iter()
+            .filter_map(|q| match q {
+                Out::Result { sub: 1, delivery } => Some(delivery.version),
+                _ => None,
+            })
+            .collect();
+        let mut want: Vec<u64> = (1..n as u64).collect();
+        want.push(1000);
+        assert_eq!(versions, want, "the first in order, then the latest");
         assert!(o.remove_sub(1));
         assert_eq!(o.len(), 1);
         o.push_result(1, d(2000, "[x]"));

@@ -7,6 +7,7 @@
 
 use super::frames;
 use super::outbox::{Out, Outbox};
+use super::wire::{self, Event, Reader, Sock, WireError};
 use super::{race, Either};
 use crate::error::Error;
 use crate::ops::decode_mutation;
@@ -14,14 +15,11 @@ use crate::query::Query;
 use crate::shard::Shard;
 use crate::subs::ConnRef;
 use crate::value::Value;
-use fastwebsockets::{FragmentCollectorRead, Frame, OpCode, Payload, Role, WebSocketError};
 use monoio::net::TcpStream;
-use std::io;
-use std::pin::Pin;
+use std::cell::RefCell;
 use std::rc::Rc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 /// What the upgrade established.
 pub struct Upgrade {
@@ -35,55 +33,8 @@ pub struct Upgrade {
     pub echo: bool,
 }
 
-/// A stream that first yields bytes that arrived with the upgrade request.
-struct Prefixed<S> {
-    pre: Vec<u8>,
-    pos: usize,
-    inner: S,
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if self.pos < self.pre.len() {
-            let n = (self.pre.len() - self.pos).min(buf.remaining());
-            let start = self.pos;
-            buf.put_slice(&self.pre[start..start + n]);
-            self.pos += n;
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
+/// Bytes framed per write, at most (a batch ends early rather than grow past this).
+const WRITE_BATCH_MAX: usize = 256 * 1024;
 
 /// Ends a connection with a `fatal_error` frame and a close frame.
 pub fn fatal(shard: &Shard, outbox: &Outbox, e: &Error, close_code: u16) {
@@ -101,28 +52,20 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, leftover: Vec<u8>, up: U
         outbox.push_text(frames::hello(&up.session_id));
     }
     if let Ok(io) = stream.try_into_poll_io() {
-        let (r, w) = tokio::io::split(Prefixed {
-            pre: leftover,
-            pos: 0,
-            inner: io,
-        });
-        let (mut rd, mut wr) = fastwebsockets::after_handshake_split(r, w, Role::Server);
+        let sock: Sock<_> = Rc::new(RefCell::new(io));
         // The conformance echo takes Autobahn's largest messages (16 MiB); nimbus.v2 its limit.
-        rd.set_max_message_size(if up.echo {
+        let max = if up.echo {
             32 << 20
         } else {
             shard.config.ws_message_size_max
-        });
-        rd.set_auto_close(true);
-        rd.set_auto_pong(true);
-        wr.set_writev(true);
-        let rd = FragmentCollectorRead::new(rd);
+        };
+        let mut reader = Reader::new(leftover, max);
         let timeout = Duration::from_millis(shard.config.ws_write_timeout_ms);
-        let writer = monoio::spawn(write_loop(wr, outbox.clone(), timeout));
+        let writer = monoio::spawn(write_loop(sock.clone(), outbox.clone(), timeout));
         if up.echo {
-            echo_loop(rd, &outbox).await;
+            echo_loop(&sock, &mut reader, &outbox).await;
         } else {
-            read_loop(&shard, rd, &outbox, &up).await;
+            read_loop(&shard, &sock, &mut reader, &outbox, &up).await;
         }
         outbox.end();
         writer.await;
@@ -137,43 +80,40 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, leftover: Vec<u8>, up: U
     }
 }
 
-/// Sends control frames the reader owes the peer (pong, close echo) through the outbox.
-fn obligated(outbox: &Outbox, f: &Frame<'_>) -> std::future::Ready<Result<(), io::Error>> {
-    match f.opcode {
-        OpCode::Pong => outbox.push_pong(f.payload.to_vec()),
-        OpCode::Close => {
-            // A control frame carries at most 125 bytes (RFC 6455 §5.5).
-            let code = match f.payload.len() {
-                0 | 1 => 1000,
-                126.. => 1002,
-                _ => u16::from_be_bytes([f.payload[0], f.payload[1]]),
-            };
-            outbox.close(code, "");
+/// Answers what the protocol obliges (a pong for a ping, a close for a close or a framing
+/// error); returns the data message, if the event was one, or `None` to read on. `Err(())`:
+/// the connection is over.
+fn obliged(outbox: &Outbox, event: Result<Event, WireError>) -> Result<Option<Event>, ()> {
+    match event {
+        Ok(Event::Ping(payload)) => {
+            outbox.push_pong(payload);
+            Ok(None)
         }
-        _ => {}
+        Ok(Event::Close(code)) => {
+            outbox.close(if code == 1005 { 1000 } else { code }, "");
+            Err(())
+        }
+        Ok(message) => Ok(Some(message)),
+        Err(WireError::Protocol(code)) => {
+            outbox.close(code, "");
+            Err(())
+        }
+        Err(WireError::Gone) => Err(()),
     }
-    std::future::ready(Ok(()))
 }
 
 /// Echoes every message back: the conformance-test session.
-async fn echo_loop<S: AsyncRead + Unpin>(mut rd: FragmentCollectorRead<S>, outbox: &Outbox) {
+async fn echo_loop<S: AsyncRead + Unpin>(sock: &Sock<S>, reader: &mut Reader, outbox: &Outbox) {
     loop {
-        let mut send = |f: Frame<'_>| obligated(outbox, &f);
-        let frame = match race(rd.read_frame(&mut send), outbox.ended()).await {
-            Either::Left(Ok(f)) => f,
-            Either::Left(Err(e)) => {
-                if let Some(code) = close_code(&e) {
-                    outbox.close(code, "");
-                }
-                return;
-            }
+        let event = match race(reader.next(sock), outbox.ended()).await {
+            Either::Left(e) => e,
             Either::Right(()) => return,
         };
-        let ok = match frame.opcode {
-            OpCode::Text => outbox.push_text(frame.payload.to_vec()),
-            OpCode::Binary => outbox.push_binary(frame.payload.to_vec()),
-            OpCode::Close => return,
-            _ => true,
+        let ok = match obliged(outbox, event) {
+            Ok(Some(Event::Text(t))) => outbox.push_text(t),
+            Ok(Some(Event::Binary(b))) => outbox.push_binary(b),
+            Ok(_) => true,
+            Err(()) => return,
         };
         if !ok {
             return;
@@ -181,39 +121,50 @@ async fn echo_loop<S: AsyncRead + Unpin>(mut rd: FragmentCollectorRead<S>, outbo
     }
 }
 
-async fn write_loop<S: AsyncWrite + Unpin>(
-    mut wr: fastwebsockets::WebSocketWrite<S>,
-    outbox: Rc<Outbox>,
-    timeout: Duration,
-) {
-    let mut buf = Vec::with_capacity(1024);
-    while let Some(item) = outbox.next().await {
-        let mut last = false;
-        let frame = match item {
-            Out::Text(t) => Frame::text(Payload::Owned(t)),
-            Out::Binary(b) => Frame::binary(Payload::Owned(b)),
-            Out::Result { sub, delivery } => {
-                let Some(request_id) = outbox.request_id(sub) else {
-                    continue;
-                };
-                buf.clear();
+/// Frames one queued item into `buf`; true for the close frame, after which nothing goes.
+fn encode(buf: &mut Vec<u8>, payload: &mut Vec<u8>, item: Out, outbox: &Outbox) -> bool {
+    match item {
+        Out::Text(t) => wire::frame(buf, wire::TEXT, &t),
+        Out::Binary(b) => wire::frame(buf, wire::BINARY, &b),
+        Out::Result { sub, delivery } => {
+            payload.clear();
+            let known = outbox.with_request_id(sub, |request_id| {
                 frames::subscription_result(
-                    &mut buf,
+                    payload,
                     &frames::sub_id(sub),
-                    &request_id,
+                    request_id,
                     &delivery.data,
                     delivery.version,
-                );
-                Frame::text(Payload::Borrowed(&buf))
+                )
+            });
+            if known.is_some() {
+                wire::frame(buf, wire::TEXT, payload);
             }
-            Out::Pong(p) => Frame::pong(Payload::Owned(p)),
-            Out::Close { code, reason } => {
-                last = true;
-                Frame::close(code, reason.as_bytes())
+        }
+        Out::Pong(p) => wire::frame(buf, wire::PONG, &p),
+        Out::Close { code, reason } => {
+            wire::close(buf, code, reason.as_bytes());
+            return true;
+        }
+    }
+    false
+}
+
+/// Sends what the outbox holds: everything waiting is framed into one buffer and written
+/// with one call, so a burst of results costs one system call per connection.
+async fn write_loop<S: AsyncWrite + Unpin>(sock: Sock<S>, outbox: Rc<Outbox>, timeout: Duration) {
+    let (mut buf, mut payload) = (Vec::new(), Vec::new());
+    while let Some(first) = outbox.next().await {
+        buf.clear();
+        let mut last = encode(&mut buf, &mut payload, first, &outbox);
+        while !last && buf.len() < WRITE_BATCH_MAX {
+            match outbox.try_next() {
+                Some(item) => last = encode(&mut buf, &mut payload, item, &outbox),
+                None => break,
             }
-        };
-        // A client that does not take a frame within the timeout has stopped reading.
-        match monoio::time::timeout(timeout, wr.write_frame(frame)).await {
+        }
+        // A client that does not take a batch within the timeout has stopped reading.
+        match monoio::time::timeout(timeout, wire::write_all(&sock, &buf)).await {
             Ok(Ok(())) => {}
             _ => {
                 outbox.end();
@@ -223,24 +174,16 @@ async fn write_loop<S: AsyncWrite + Unpin>(
         if last {
             return;
         }
-    }
-}
-
-/// The close code for a framing error from the client.
-fn close_code(e: &WebSocketError) -> Option<u16> {
-    match e {
-        WebSocketError::ConnectionClosed
-        | WebSocketError::UnexpectedEOF
-        | WebSocketError::IoError(_) => None,
-        WebSocketError::InvalidUTF8 => Some(1007),
-        WebSocketError::FrameTooLarge => Some(1009),
-        _ => Some(1002),
+        if buf.capacity() > 64 * 1024 {
+            (buf, payload) = (Vec::new(), Vec::new()); // an idle connection keeps no buffer
+        }
     }
 }
 
 async fn read_loop<S: AsyncRead + Unpin>(
     shard: &Shard,
-    mut rd: FragmentCollectorRead<S>,
+    sock: &Sock<S>,
+    reader: &mut Reader,
     outbox: &Outbox,
     up: &Upgrade,
 ) {
@@ -252,17 +195,16 @@ async fn read_loop<S: AsyncRead + Unpin>(
         scratch: Vec::new(),
     };
     loop {
-        let mut send = |f: Frame<'_>| obligated(outbox, &f);
-        let read = rd.read_frame(&mut send);
-        let frame = if state.hello_done {
+        let read = reader.next(sock);
+        let event = if state.hello_done {
             match race(read, outbox.ended()).await {
-                Either::Left(f) => f,
+                Either::Left(e) => e,
                 Either::Right(()) => return,
             }
         } else {
             let left = handshake_deadline.saturating_duration_since(Instant::now());
             match race(read, race(outbox.ended(), monoio::time::sleep(left))).await {
-                Either::Left(f) => f,
+                Either::Left(e) => e,
                 Either::Right(Either::Left(())) => return,
                 Either::Right(Either::Right(())) => {
                     let e = Error::Protocol {
@@ -273,32 +215,23 @@ async fn read_loop<S: AsyncRead + Unpin>(
                 }
             }
         };
-        let frame = match frame {
-            Ok(f) => f,
-            Err(e) => {
-                if let Some(code) = close_code(&e) {
-                    outbox.close(code, "");
-                }
-                return;
-            }
-        };
-        match frame.opcode {
-            OpCode::Text => {
-                state.scratch.clear();
-                state.scratch.extend_from_slice(&frame.payload);
-                if !handle_text(shard, outbox, up, &mut state).await {
+        match obliged(outbox, event) {
+            Ok(Some(Event::Text(text))) => {
+                state.scratch = text;
+                // Boxed: its (large) state exists only while a frame is being handled.
+                if !Box::pin(handle_text(shard, outbox, up, &mut state)).await {
                     return;
                 }
             }
-            OpCode::Binary => {
+            Ok(Some(Event::Binary(_))) => {
                 let e = Error::Protocol {
                     code: "ws.unsupported_frame",
                     message: "binary frames are not supported; send JSON text frames".into(),
                 };
                 return fatal(shard, outbox, &e, 1003);
             }
-            OpCode::Close => return,
-            _ => {}
+            Ok(_) => {}
+            Err(()) => return,
         }
     }
 }
