@@ -299,6 +299,13 @@ http {{
     fan = {n: fanout(durable, n, 2, 5) for n in FANOUT_CONNS}
     pub = tool("pubsub", rport, 128, 5)
     thr = fanout(durable, 128, 0, 5)
+    for p in children:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)  # the counting bench below wants the cores
+
+    # Heap allocations per request, counted in an in-process server (benches/allocations.rs).
+    allocs = subprocess.run(["cargo", "bench", "--quiet", "--bench", "allocations"], cwd=ROOT,
+                            capture_output=True, text=True).stdout
 
     # The table.
     print()
@@ -341,6 +348,11 @@ http {{
           f"vs Redis PUBLISH to 128: {pub['messages_per_s']:.0f} msgs/s = "
           f"{thr['frames_per_s'] / pub['messages_per_s']:.2f}x (target >= 1.0x: "
           f"{fmt_ok(thr['frames_per_s'] >= pub['messages_per_s'])}) |")
+    print()
+    print("Heap allocations per request (whole server process, `cargo bench --bench allocations`;"
+          " target for get one: <= 4):")
+    print()
+    print("\n".join(l for l in allocs.splitlines() if l.startswith("|")))
 
 
 if __name__ == "__main__":
