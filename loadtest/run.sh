@@ -7,7 +7,8 @@
 #   loadtest/run.sh                          # the full run (about 8 minutes on 2 cores)
 #   DURATION=3s BIG_DOCS=100000 loadtest/run.sh   # a quick one
 #
-# Knobs (environment): DURATION (per load run, default 10s), CONCURRENCY ("64 256"),
+# Knobs (environment): DURATION (per load run, default 5s), ROUNDS (3; medians are quoted),
+# CONCURRENCY ("64 256"),
 # SHARDS (nproc), ITEMS (100000), BIG_DOCS (1000000), FANOUT_CONNS ("1000 10000").
 set -euo pipefail
 cd "$(dirname "$0")/.."
