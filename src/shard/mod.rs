@@ -181,6 +181,9 @@ pub struct Shard {
     state: RefCell<State>,
     wal: Wal,
     snapshotting: Cell<bool>,
+    /// Size of the last snapshot written: the log must grow at least this much before the
+    /// next one, so snapshot work stays proportional to the writes, however big the store.
+    snapshot_bytes: Cell<u64>,
     /// This shard's WebSocket connections.
     conns: RefCell<hashbrown::HashMap<u64, Rc<Outbox>>>,
     next_conn: Cell<u64>,
@@ -229,6 +232,7 @@ impl Shard {
             }),
             wal,
             snapshotting: Cell::new(false),
+            snapshot_bytes: Cell::new(0),
             conns: RefCell::new(hashbrown::HashMap::new()),
             next_conn: Cell::new(1),
             deploy: RefCell::new(crate::deploy::Active::default()),
@@ -609,7 +613,11 @@ impl Shard {
                 let durable = state.log.durable();
                 let batches = state.subs.take_durable(durable, self.mesh.cores());
                 (
-                    state.log.bytes_since_snapshot >= self.config.snapshot_log_bytes,
+                    state.log.bytes_since_snapshot
+                        >= self
+                            .config
+                            .snapshot_log_bytes
+                            .max(self.snapshot_bytes.get()),
                     batches,
                 )
             };
@@ -676,11 +684,12 @@ impl Shard {
                 .unwrap_or_else(|_| Err(std::io::Error::other("snapshot thread died"))),
             Err(e) => Err(e),
         };
-        if let Err(e) = outcome {
-            eprintln!(
+        match outcome {
+            Ok(size) => self.snapshot_bytes.set(size),
+            Err(e) => eprintln!(
                 "nimbus: shard {}: snapshot failed (the log still has everything): {e}",
                 self.id
-            );
+            ),
         }
         self.snapshotting.set(false);
     }

@@ -253,13 +253,16 @@ pub fn persist(
     dir: &std::path::Path,
     snapshot: &Snapshot,
     shared: &super::writer::Shared,
-) -> std::io::Result<()> {
+) -> std::io::Result<u64> {
     use super::recovery::{segments, snapshot_name, snapshots};
     use std::sync::atomic::Ordering;
     let seq = snapshot.seq;
     let name = snapshot_name(seq);
     let tmp = dir.join(format!("{name}.tmp"));
-    disk.write_synced(&tmp, &encode(snapshot))?;
+    let bytes = encode(snapshot);
+    let size = bytes.len() as u64;
+    disk.write_synced(&tmp, &bytes)?;
+    drop(bytes);
     disk.rename(&tmp, &dir.join(&name))?;
     disk.sync_dir(dir)?;
     // The writer rotates to `wal-<seq+1>` before this snapshot began copying; wait until it
@@ -267,7 +270,7 @@ pub fn persist(
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while shared.segment_first.load(Ordering::Acquire) <= seq {
         if std::time::Instant::now() > deadline {
-            return Ok(());
+            return Ok(size);
         }
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
@@ -281,7 +284,8 @@ pub fn persist(
             disk.remove(&path)?;
         }
     }
-    disk.sync_dir(dir)
+    disk.sync_dir(dir)?;
+    Ok(size)
 }
 
 /// A snapshot of a whole store at once (re-homing, tests).
