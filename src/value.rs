@@ -217,6 +217,53 @@ fn cmp_float_int(f: f64, i: i128) -> Ordering {
     }
 }
 
+/// Random values for property tests.
+#[cfg(test)]
+pub mod arbitrary {
+    use super::{Object, Value};
+    use proptest::prelude::*;
+
+    /// An object from entries, keeping the first of any repeated key.
+    pub fn object(entries: Vec<(String, Value)>) -> Object {
+        let mut o: Object = Vec::new();
+        for (k, v) in entries {
+            if !o.iter().any(|(x, _)| **x == *k) {
+                o.push((k.into(), v));
+            }
+        }
+        o
+    }
+
+    /// Any JSON value, nested up to 3 deep, with strings and keys drawn from the regex
+    /// `strings`; numbers include the edges where integers and floats meet.
+    pub fn value(strings: &'static str) -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::Int),
+            (-3i64..3).prop_map(Value::Int),
+            (i64::MAX as u64..=u64::MAX).prop_map(Value::UInt),
+            prop_oneof![
+                Just(0.0),
+                Just(-0.0),
+                Just(1.0),
+                Just(-2.5),
+                Just(9.007_199_254_740_993e15),
+                any::<f64>().prop_filter("finite", |f| f.is_finite())
+            ]
+            .prop_map(Value::Float),
+            strings.prop_map(|s| Value::Str(s.into())),
+        ];
+        leaf.prop_recursive(3, 16, 4, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec((strings, inner), 0..4)
+                    .prop_map(|kv| Value::Object(object(kv))),
+            ]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,17 +2,8 @@
 
 mod common;
 
-use common::{assert_error, TestServer};
+use common::{assert_error, ids, TestServer};
 use serde_json::{json, Value};
-
-fn ids(v: &Value) -> Vec<String> {
-    v["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .map(|d| d["_id"].as_str().expect("_id").to_string())
-        .collect()
-}
 
 #[test]
 fn health_needs_no_credential() {
@@ -367,28 +358,6 @@ fn query_filters_order_limit() {
     }
 }
 
-fn walk(s: &TestServer, q: &Value, page_size: u64, mut between: impl FnMut(usize)) -> Vec<String> {
-    let mut seen = Vec::new();
-    let mut after: Option<String> = None;
-    for n in 0.. {
-        let body = json!({"query": q, "page_size": page_size, "after": after});
-        let r = s.call(
-            "POST",
-            "/api/tenants/t/query/paginated",
-            Some(&body.to_string()),
-        );
-        assert_eq!(r.status, 200, "{r:?}");
-        seen.extend(ids(&r.body));
-        between(n);
-        if !r.body["has_more"].as_bool().expect("has_more") {
-            assert!(r.body["next_cursor"].is_null());
-            break;
-        }
-        after = Some(r.body["next_cursor"].as_str().expect("cursor").to_string());
-    }
-    seen
-}
-
 #[test]
 fn pagination_is_stable_under_writes() {
     let s = TestServer::start(2);
@@ -397,12 +366,12 @@ fn pagination_is_stable_under_writes() {
         .map(|i| s.insert("t", "m", json!({"n": i % 7})))
         .collect();
     let q = json!({"table": "m", "filters": []});
-    assert_eq!(walk(&s, &q, 10, |_| {}), original);
+    assert_eq!(s.walk("t", &q, 10, |_| {}), original);
 
     // Deleting an already-seen document and inserting new ones during the walk neither
     // repeats nor hides the documents that were there at the start.
     let mut extra = Vec::new();
-    let seen = walk(&s, &q, 4, |n| {
+    let seen = s.walk("t", &q, 4, |n| {
         if n == 1 {
             let path = format!("/api/tenants/t/documents/m/{}", original[0]);
             assert_eq!(s.call("DELETE", &path, None).status, 204);
@@ -423,7 +392,7 @@ fn pagination_is_stable_under_writes() {
     // Ordered by a field with ties, descending.
     let q = json!({"table": "m", "filters": [{"field": "n", "op": "lt", "value": 50}], "order": {"field": "n", "direction": "desc"}});
     let full = ids(&query(&s, q.clone()).body);
-    assert_eq!(walk(&s, &q, 3, |_| {}), full);
+    assert_eq!(s.walk("t", &q, 3, |_| {}), full);
 
     for bad in [
         json!({"query": {"table": "m", "filters": []}, "page_size": 0}),

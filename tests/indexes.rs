@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_error, TestServer};
+use common::{assert_error, column, ids, TestServer};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -16,15 +16,6 @@ fn query(s: &TestServer, q: Value) -> Value {
     let r = s.call("POST", "/api/tenants/t/query", Some(&q.to_string()));
     assert_eq!(r.status, 200, "{r:?}");
     r.body
-}
-
-fn ids(v: &Value) -> Vec<String> {
-    v["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .map(|d| d["_id"].as_str().expect("_id").to_string())
-        .collect()
 }
 
 /// Waits until every index of `posts` is `enabled`.
@@ -57,12 +48,7 @@ fn post(i: usize) -> Value {
 }
 
 fn titles(v: &Value) -> Vec<String> {
-    v["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .map(|d| d["title"].as_str().expect("title").to_string())
-        .collect()
+    column(v, "title")
 }
 
 /// The same query answered by a scan of `plain`, which holds the same posts and no index.
@@ -167,25 +153,7 @@ fn indexes_serve_queries_and_say_so() {
     let walk = json!({"table":"posts","filters":[{"field":"author","op":"eq","value":"a4"}],
         "order":{"field":"votes","direction":"asc"}});
     let all = ids(&query(&s, walk.clone()));
-    let mut seen = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let mut body = json!({"query": walk, "page_size": 7});
-        if let Some(c) = &after {
-            body["after"] = json!(c);
-        }
-        let r = s.call(
-            "POST",
-            "/api/tenants/t/query/paginated",
-            Some(&body.to_string()),
-        );
-        assert_eq!(r.status, 200, "{r:?}");
-        seen.extend(ids(&r.body));
-        match r.body["next_cursor"].as_str() {
-            Some(c) => after = Some(c.to_string()),
-            None => break,
-        }
-    }
+    let seen = s.walk("t", &walk, 7, |_| {});
     assert_eq!(seen, all);
     assert_eq!(all.len(), 100);
 }

@@ -219,30 +219,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn value_strategy() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::Int),
-            (i64::MAX as u64 + 1..=u64::MAX).prop_map(Value::UInt),
-            any::<f64>()
-                .prop_filter("finite", |f| f.is_finite())
-                .prop_map(Value::Float),
-            ".{0,6}".prop_map(|s| Value::Str(s.into())),
-        ];
-        leaf.prop_recursive(3, 16, 4, |inner| {
-            prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                proptest::collection::vec((".{0,3}", inner), 0..4).prop_map(|kv| {
-                    let mut o: Object = Vec::new();
-                    for (k, v) in kv {
-                        if !o.iter().any(|(x, _)| **x == *k) {
-                            o.push((k.into(), v));
-                        }
-                    }
-                    Value::Object(o)
-                }),
-            ]
-        })
+        crate::value::arbitrary::value(".{0,6}")
     }
 
     proptest! {
@@ -260,12 +237,7 @@ mod tests {
         /// Each field of an object is found by name.
         #[test]
         fn finds_every_field(v in proptest::collection::vec((".{0,4}", value_strategy()), 0..5)) {
-            let mut o: Object = Vec::new();
-            for (k, val) in v {
-                if !o.iter().any(|(x, _)| **x == *k) {
-                    o.push((k.into(), val));
-                }
-            }
+            let o = crate::value::arbitrary::object(v);
             let mut text = Vec::new();
             write_value(&mut text, &Value::Object(o.clone()));
             for (k, val) in &o {

@@ -258,13 +258,17 @@ mod tests {
         subs.after(store, "t", "m", id, seq);
     }
 
-    #[test]
-    fn shares_groups_and_skips_unaffected_queries() {
+    fn tenant_t() -> (Store, Subs) {
         let mut store = Store::default();
         store
             .commit(Change::CreateTenant { tenant: "t".into() })
             .expect("tenant");
-        let mut subs = Subs::default();
+        (store, Subs::default())
+    }
+
+    #[test]
+    fn shares_groups_and_skips_unaffected_queries() {
+        let (mut store, mut subs) = tenant_t();
         let c = |n: usize| ConnRef {
             shard: n % 2,
             conn: n as u64,
@@ -313,11 +317,7 @@ mod tests {
     /// reports progress; every durable one must still go out, in order.
     #[test]
     fn a_steady_stream_of_commits_still_delivers() {
-        let mut store = Store::default();
-        store
-            .commit(Change::CreateTenant { tenant: "t".into() })
-            .expect("tenant");
-        let mut subs = Subs::default();
+        let (mut store, mut subs) = tenant_t();
         let c = ConnRef { shard: 0, conn: 1 };
         let latest = r#"{"table":"m","filters":[],"order":{"field":"_creationTime","direction":"desc"},"limit":1}"#;
         subs.subscribe(&store, "t", c, 1, q(latest), 0);

@@ -255,6 +255,36 @@ impl TestServer {
         }
     }
 
+    /// Walks every page of query `q` in `tenant`, calling `between(page number)` after each
+    /// page; returns the `_id`s seen, in order.
+    pub fn walk(
+        &self,
+        tenant: &str,
+        q: &Value,
+        page_size: u64,
+        mut between: impl FnMut(usize),
+    ) -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        for n in 0.. {
+            let body = serde_json::json!({"query": q, "page_size": page_size, "after": after});
+            let r = self.call(
+                "POST",
+                &format!("/api/tenants/{tenant}/query/paginated"),
+                Some(&body.to_string()),
+            );
+            assert_eq!(r.status, 200, "{r:?}");
+            seen.extend(ids(&r.body));
+            between(n);
+            if !r.body["has_more"].as_bool().expect("has_more") {
+                assert!(r.body["next_cursor"].is_null());
+                break;
+            }
+            after = Some(r.body["next_cursor"].as_str().expect("cursor").to_string());
+        }
+        seen
+    }
+
     /// A raw TCP connection to the server.
     pub fn raw(&self) -> TcpStream {
         let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
@@ -276,6 +306,21 @@ impl Drop for TestServer {
             let _ = std::fs::remove_dir_all(&self.data_dir);
         }
     }
+}
+
+/// The string field `name` of each document in a `{"data": [...]}` answer.
+pub fn column(v: &Value, name: &str) -> Vec<String> {
+    v["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|d| d[name].as_str().expect("a string field").to_string())
+        .collect()
+}
+
+/// The `_id`s of a `{"data": [...]}` answer, in order.
+pub fn ids(v: &Value) -> Vec<String> {
+    column(v, "_id")
 }
 
 /// Asserts an error envelope with `status` and `code`, and that its requestId is the header's.
