@@ -75,12 +75,17 @@ impl Session {
 #[derive(Default)]
 pub struct Sessions {
     open: Map<String, Session>,
+    /// The open session of each WebSocket connection, by connection.
+    by_conn: Map<ConnRef, String>,
     closed: VecDeque<Session>,
 }
 
 impl Sessions {
     /// Records a session.
     pub fn open(&mut self, s: Session) {
+        if let Kind::Ws(conn) = s.kind {
+            self.by_conn.insert(conn, s.id.clone());
+        }
         self.open.insert(s.id.clone(), s);
     }
 
@@ -94,6 +99,9 @@ impl Sessions {
     /// Closes a session; returns it (closed), and the connection to end if it is a WebSocket.
     pub fn close(&mut self, id: &str) -> Option<Session> {
         let mut s = self.open.remove(id)?;
+        if let Kind::Ws(conn) = s.kind {
+            self.by_conn.remove(&conn);
+        }
         s.closed = true;
         self.remember(s.clone());
         Some(s)
@@ -101,12 +109,7 @@ impl Sessions {
 
     /// A WebSocket connection ended: its session is closed.
     pub fn conn_ended(&mut self, conn: ConnRef) {
-        let id = self
-            .open
-            .values()
-            .find(|s| s.kind == Kind::Ws(conn))
-            .map(|s| s.id.clone());
-        if let Some(id) = id {
+        if let Some(id) = self.by_conn.get(&conn).cloned() {
             self.close(&id);
         }
     }
@@ -128,6 +131,8 @@ impl Sessions {
     /// The tenant was deleted: its sessions go.
     pub fn drop_tenant(&mut self, tenant: &str) {
         self.open.retain(|_, s| s.tenant != tenant);
+        let open = &self.open;
+        self.by_conn.retain(|_, id| open.contains_key(id));
         self.closed.retain(|s| s.tenant != tenant);
     }
 }

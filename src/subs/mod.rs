@@ -16,6 +16,7 @@ use crate::store::{Doc, Store};
 use std::sync::Arc;
 
 type Map<K, V> = hashbrown::HashMap<K, V, ahash::RandomState>;
+type Set<T> = hashbrown::HashSet<T, ahash::RandomState>;
 
 /// A WebSocket connection: the shard it lives on and its number there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,7 +45,9 @@ pub type Batch = Vec<(u64, u32, Arc<Delivery>)>;
 
 struct Group {
     query: Query,
-    members: Vec<(ConnRef, u32)>,
+    /// Subscribers: (connection, subscription number). A set, so a disconnect costs the
+    /// connection's own subscriptions, not a pass over every member.
+    members: Set<(ConnRef, u32)>,
     current: Arc<Delivery>,
     /// The changed document matched before the change (set between `before` and `after`).
     touched: bool,
@@ -57,8 +60,9 @@ struct Group {
 #[derive(Default)]
 struct TenantSubs {
     groups: Map<Vec<u8>, Group>,
-    /// Every connection of the tenant, subscribed or not.
-    conns: Vec<ConnRef>,
+    /// Every connection of the tenant, subscribed or not, with its subscriptions: (group
+    /// key, subscription number).
+    conns: Map<ConnRef, Vec<(Vec<u8>, u32)>>,
 }
 
 /// A shard's subscriptions, by tenant.
@@ -85,6 +89,18 @@ fn evaluate(store: &Store, tenant: &str, query: &Query, version: u64) -> Arc<Del
     })
 }
 
+impl TenantSubs {
+    /// Removes one member from its group, and the group once it has none.
+    fn leave(&mut self, key: &[u8], conn: ConnRef, sub: u32) {
+        if let Some(g) = self.groups.get_mut(key) {
+            g.members.remove(&(conn, sub));
+            if g.members.is_empty() {
+                self.groups.remove(key);
+            }
+        }
+    }
+}
+
 fn doc<'a>(store: &'a Store, tenant: &str, table: &str, id: DocId) -> Option<&'a Doc> {
     store.tenant(tenant).ok()?.table(table)?.docs.get(&id)
 }
@@ -93,19 +109,15 @@ impl Subs {
     /// Records a connection of `tenant` (so deleting the tenant can end it).
     pub fn attach(&mut self, tenant: &str, conn: ConnRef) {
         let t = self.tenants.entry(tenant.to_string()).or_default();
-        if !t.conns.contains(&conn) {
-            t.conns.push(conn);
-        }
+        t.conns.entry(conn).or_default();
     }
 
     /// Forgets a connection and all its subscriptions.
     pub fn detach(&mut self, tenant: &str, conn: ConnRef) {
         if let Some(t) = self.tenants.get_mut(tenant) {
-            t.conns.retain(|c| *c != conn);
-            for g in t.groups.values_mut() {
-                g.members.retain(|(c, _)| *c != conn);
+            for (key, sub) in t.conns.remove(&conn).unwrap_or_default() {
+                t.leave(&key, conn, sub);
             }
-            t.groups.retain(|_, g| !g.members.is_empty());
         }
     }
 
@@ -121,24 +133,28 @@ impl Subs {
     ) -> Arc<Delivery> {
         let t = self.tenants.entry(tenant.to_string()).or_default();
         let key = query.key();
+        t.conns.entry(conn).or_default().push((key.clone(), sub));
         let group = t.groups.entry(key).or_insert_with(|| Group {
             current: evaluate(store, tenant, &query, seq),
             query,
-            members: Vec::new(),
+            members: Set::default(),
             touched: false,
             staged: Default::default(),
         });
-        group.members.push((conn, sub));
+        group.members.insert((conn, sub));
         group.current.clone()
     }
 
     /// Ends one subscription.
     pub fn unsubscribe(&mut self, tenant: &str, conn: ConnRef, sub: u32) {
         if let Some(t) = self.tenants.get_mut(tenant) {
-            for g in t.groups.values_mut() {
-                g.members.retain(|m| *m != (conn, sub));
+            let mine = t.conns.get_mut(&conn).and_then(|subs| {
+                let at = subs.iter().position(|(_, s)| *s == sub)?;
+                Some(subs.swap_remove(at))
+            });
+            if let Some((key, sub)) = mine {
+                t.leave(&key, conn, sub);
             }
-            t.groups.retain(|_, g| !g.members.is_empty());
         }
     }
 
@@ -185,7 +201,7 @@ impl Subs {
     pub fn drop_tenant(&mut self, tenant: &str) -> Vec<ConnRef> {
         self.tenants
             .remove(tenant)
-            .map(|t| t.conns)
+            .map(|t| t.conns.into_keys().collect())
             .unwrap_or_default()
     }
 
@@ -310,7 +326,8 @@ mod tests {
         subs.unsubscribe("t", c(9), 2);
         subs.detach("t", c(0));
         assert_eq!(subs.counts(), (1, 3));
-        assert_eq!(subs.drop_tenant("t").len(), 0);
+        // Every connection that subscribed and was not detached is ended with the tenant.
+        assert_eq!(subs.drop_tenant("t").len(), 4);
     }
 
     /// Under a steady stream of commits the newest result is never durable when the log
