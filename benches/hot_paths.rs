@@ -44,16 +44,8 @@ fn bench(c: &mut Criterion) {
 
     let doc = Doc::new(DocId(1 << 80), 1, 1, &fields);
     let filters = vec![
-        Filter {
-            field: "author".into(),
-            op: FilterOp::Eq,
-            value: Value::Str("a7".into()),
-        },
-        Filter {
-            field: "n".into(),
-            op: FilterOp::Gte,
-            value: Value::Int(10),
-        },
+        Filter::new("author", FilterOp::Eq, Value::Str("a7".into())),
+        Filter::new("n", FilterOp::Gte, Value::Int(10)),
     ];
     c.bench_function("eval_two_filters", |b| {
         b.iter(|| matches(black_box(&doc), &filters))

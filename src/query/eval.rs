@@ -12,6 +12,10 @@ use std::ops::Bound;
 /// Whether a document passes every filter.
 pub fn matches(doc: &Doc, filters: &[Filter]) -> bool {
     filters.iter().all(|f| {
+        if let Some(text) = &f.text {
+            let equal = doc.raw_field(&f.field) == Some(&text[..]);
+            return equal == (f.op == FilterOp::Eq);
+        }
         let field = doc.field(&f.field);
         match f.op {
             FilterOp::Eq => field.is_some_and(|v| cmp(&v, &f.value) == Ordering::Equal),
@@ -224,22 +228,12 @@ mod tests {
             id,
             Doc::new(id, 9, 9, &vec![("x".into(), Value::Str("7".into()))]),
         );
-        let gt = |v| {
-            vec![Filter {
-                field: "x".into(),
-                op: FilterOp::Gt,
-                value: v,
-            }]
-        };
+        let gt = |v| vec![Filter::new("x", FilterOp::Gt, v)];
         assert_eq!(
             xs(&run(Some(&t), &query(None, false, gt(Value::Int(0)))).docs),
             vec![Some(1), Some(5)]
         );
-        let neq = vec![Filter {
-            field: "x".into(),
-            op: FilterOp::Neq,
-            value: Value::Int(1),
-        }];
+        let neq = vec![Filter::new("x", FilterOp::Neq, Value::Int(1))];
         assert_eq!(
             run(Some(&t), &query(None, false, neq)).docs.len(),
             3,
@@ -320,11 +314,7 @@ mod tests {
             while !indexed.build_step(7) {}
             let filters: Vec<Filter> = filters
                 .into_iter()
-                .map(|(on_x, op, value)| Filter {
-                    field: if on_x { "x" } else { "y" }.into(),
-                    op: ops[op],
-                    value,
-                })
+                .map(|(on_x, op, value)| Filter::new(if on_x { "x" } else { "y" }, ops[op], value))
                 .collect();
             let mut q = query(order.map(|x| if x { "x" } else { "y" }), desc, filters);
             q.limit = limit;
@@ -344,6 +334,29 @@ mod tests {
                 }
             }
             prop_assert_eq!(walked, all);
+        }
+    }
+
+    proptest! {
+        /// `eq`/`neq` on strings, booleans and null compare stored text without decoding it;
+        /// that must agree with value equality, escapes and all.
+        #[test]
+        fn text_comparison_agrees_with_values(
+            stored in proptest::option::of(crate::value::arbitrary::value("[a\"\\\n\u{1}é]{0,3}")),
+            wanted in prop_oneof![
+                "[a\"\\\n\u{1}é]{0,3}".prop_map(|s| Value::Str(s.into())),
+                any::<bool>().prop_map(Value::Bool),
+                Just(Value::Null),
+            ],
+        ) {
+            let fields = stored.clone().map(|v| vec![("x".into(), v)]).unwrap_or_default();
+            let doc = Doc::new(DocId(1 << 80), 1, 1, &fields);
+            let equal = stored.as_ref().is_some_and(|v| cmp(v, &wanted) == Ordering::Equal);
+            let eq = [Filter::new("x", FilterOp::Eq, wanted.clone())];
+            let neq = [Filter::new("x", FilterOp::Neq, wanted)];
+            prop_assert!(eq[0].text.is_some());
+            prop_assert_eq!(matches(&doc, &eq), equal);
+            prop_assert_eq!(matches(&doc, &neq), !equal);
         }
     }
 
@@ -375,11 +388,7 @@ mod tests {
             fields: vec!["x".into()],
         };
         t.sync_indexes(&[def]);
-        let eq = vec![Filter {
-            field: "x".into(),
-            op: FilterOp::Eq,
-            value: Value::Int(7),
-        }];
+        let eq = vec![Filter::new("x", FilterOp::Eq, Value::Int(7))];
         let mut q = query(None, true, eq);
         q.limit = Some(3);
         let scan = run(Some(&t), &q);

@@ -47,6 +47,32 @@ pub struct Filter {
     pub field: String,
     pub op: FilterOp,
     pub value: Value,
+    /// For `eq`/`neq` on a user field with a string, boolean or null value: the value's JSON
+    /// text. Stored documents are written by the same writer, so their field's text equals
+    /// it exactly when the values are equal, and the field need not be decoded.
+    text: Option<Box<[u8]>>,
+}
+
+impl Filter {
+    /// A filter clause.
+    pub fn new(field: impl Into<String>, op: FilterOp, value: Value) -> Filter {
+        let field = field.into();
+        let system = matches!(field.as_str(), "_id" | "_creationTime" | "_updateTime");
+        let text = (matches!(op, FilterOp::Eq | FilterOp::Neq)
+            && !system
+            && matches!(value, Value::Str(_) | Value::Bool(_) | Value::Null))
+        .then(|| {
+            let mut t = Vec::new();
+            crate::json::write_value(&mut t, &value);
+            t.into_boxed_slice()
+        });
+        Filter {
+            field,
+            op,
+            value,
+            text,
+        }
+    }
 }
 
 /// The order of results. `field: None` is the default order (`_creationTime`, then `_id`).
@@ -201,7 +227,7 @@ fn parse_filter(v: &Value) -> Result<Filter> {
         .get("value")
         .cloned()
         .ok_or_else(|| bad("filter.value is required"))?;
-    Ok(Filter { field, op, value })
+    Ok(Filter::new(field, op, value))
 }
 
 #[cfg(test)]

@@ -89,6 +89,11 @@ impl Doc {
         }
     }
 
+    /// The JSON text of a top-level field as stored (user fields and `_id`).
+    pub fn raw_field(&self, name: &str) -> Option<&[u8]> {
+        stored::field(&self.json, name)
+    }
+
     /// The user fields, in the order they were first written.
     pub fn fields(&self) -> Object {
         stored::object(&self.json, SYSTEM_FIELDS).unwrap_or_default()
