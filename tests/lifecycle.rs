@@ -5,7 +5,7 @@ mod common;
 use common::TestServer;
 use nimbus::error::Error;
 use nimbus::ops::Op;
-use nimbus::shard::{owner_of, ShardMsg};
+use nimbus::shard::ShardMsg;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
@@ -74,10 +74,7 @@ fn a_bad_command_line_is_refused() {
 /// without bound.
 #[test]
 fn a_full_inbox_is_service_unavailable() {
-    let remote = (0..)
-        .map(|i| format!("busy-{i}"))
-        .find(|t| owner_of(t, 2) == 1)
-        .expect("tenant");
+    let remote = common::tenant_on(1, "busy");
     common::with_bare_shards(1, false, |shard0, mesh| async move {
         // Nobody serves shard 1's inbox; fill it.
         let (tx, _rx) = futures_channel::oneshot::channel();

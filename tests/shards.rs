@@ -47,10 +47,7 @@ fn every_tenant_is_served_from_every_core() {
 /// executed by shard 1 (and only there) and its answer come back.
 #[test]
 fn a_request_crosses_to_the_owner_and_back() {
-    let remote = (0..)
-        .map(|i| format!("far-{i}"))
-        .find(|t| owner_of(t, 2) == 1)
-        .expect("a tenant of shard 1");
+    let remote = common::tenant_on(1, "far");
 
     common::with_bare_shards(64, true, |shard0, _mesh| async move {
         let mut body = Vec::new();
@@ -116,10 +113,7 @@ fn a_live_result_crosses_from_the_owner_to_the_connection_shard() {
     use nimbus::query::Query;
     use nimbus::subs::ConnRef;
     use nimbus::ws::outbox::{Out, Outbox};
-    let remote = (0..)
-        .map(|i| format!("live-{i}"))
-        .find(|t| owner_of(t, 2) == 1)
-        .expect("tenant");
+    let remote = common::tenant_on(1, "live");
     common::with_bare_shards(64, true, |shard0, _mesh| async move {
         let mut body = Vec::new();
         shard0
@@ -167,10 +161,7 @@ fn a_live_result_crosses_from_the_owner_to_the_connection_shard() {
             _ => panic!("expected a result"),
         }
         // An unknown tenant cannot be attached to.
-        let ghost = (0..)
-            .map(|i| format!("ghost-{i}"))
-            .find(|t| owner_of(t, 2) == 1)
-            .expect("tenant");
+        let ghost = common::tenant_on(1, "ghost");
         assert!(shard0
             .attach(&ghost, me, "01jx2x9w7d2f0v6q8t3k5r9e1c")
             .await

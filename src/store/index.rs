@@ -12,13 +12,13 @@
 
 use super::Doc;
 use crate::ids::DocId;
-use crate::value::{Object, Value};
+use crate::value::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Encoding tags, in value order. `END` closes arrays and objects and is below every tag.
 const END: u8 = 0x00;
 /// A missing field.
-pub const MISSING: u8 = 0x01;
+const MISSING: u8 = 0x01;
 const NULL: u8 = 0x02;
 const NUMBER: u8 = 0x03;
 const BOOL: u8 = 0x04;
@@ -216,15 +216,6 @@ impl Index {
         self.pending_from = next;
         next.is_none()
     }
-}
-
-/// The field values of an object as one tuple encoding (tests and benches).
-pub fn encode_fields(fields: &[&str], object: &Object) -> Vec<u8> {
-    let mut k = Vec::new();
-    for f in fields {
-        encode_opt(&mut k, crate::value::get(object, f));
-    }
-    k
 }
 
 #[cfg(test)]

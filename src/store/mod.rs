@@ -258,20 +258,14 @@ impl Store {
             .ok_or_else(|| Error::TenantNotFound(id.to_string()))
     }
 
-    /// Puts a whole tenant in place (recovery and re-homing); its indexes are rebuilt.
-    pub fn restore_tenant(&mut self, id: String, mut tenant: Tenant) {
-        let id = id.into_boxed_str();
-        let Tenant {
-            tables, schemas, ..
-        } = &mut tenant;
-        for (name, table) in tables.iter_mut() {
-            let defs = schemas.get(&**name).map_or(&[][..], |s| &s.indexes);
-            table.indexes.clear();
-            if table.sync_indexes(defs) {
-                self.building.push_back((id.clone(), name.clone()));
-            }
+    /// Puts a whole tenant in place (recovery and re-homing); indexes its schemas declare
+    /// and its tables lack are built in the background.
+    pub fn restore_tenant(&mut self, id: String, tenant: Tenant) {
+        let tables: Vec<Box<str>> = tenant.tables.keys().cloned().collect();
+        self.tenants.insert(id.clone().into_boxed_str(), tenant);
+        for table in tables {
+            self.sync_indexes(&id, &table);
         }
-        self.tenants.insert(id, tenant);
     }
 
     /// Whether some index is still being built.

@@ -106,13 +106,12 @@ pub fn load(bytes: &[u8]) -> Result<(u64, Store), String> {
     for t in snap.tenants.iter() {
         let mut tenant = Tenant::default();
         tenant.ids.observe(DocId(t.id_last.to_native()));
-        let small = |e| bad(e);
-        let schemas: Vec<TableSchema> = rkyv::deserialize(&t.schemas).map_err(small)?;
-        let jobs: Vec<Job> = rkyv::deserialize(&t.jobs).map_err(small)?;
-        let history: Vec<JobResult> = rkyv::deserialize(&t.history).map_err(small)?;
-        let crons: Vec<Cron> = rkyv::deserialize(&t.crons).map_err(small)?;
+        let schemas: Vec<TableSchema> = rkyv::deserialize(&t.schemas).map_err(bad)?;
+        let jobs: Vec<Job> = rkyv::deserialize(&t.jobs).map_err(bad)?;
+        let history: Vec<JobResult> = rkyv::deserialize(&t.history).map_err(bad)?;
+        let crons: Vec<Cron> = rkyv::deserialize(&t.crons).map_err(bad)?;
         let services: Vec<crate::proc::service::ServiceDef> =
-            rkyv::deserialize(&t.services).map_err(small)?;
+            rkyv::deserialize(&t.services).map_err(bad)?;
         tenant.schemas = schemas.into_iter().map(|s| (s.table.clone(), s)).collect();
         tenant.jobs = jobs.into_iter().map(|j| (j.id, j)).collect();
         tenant.history = history.into_iter().collect();

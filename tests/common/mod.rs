@@ -308,6 +308,14 @@ impl Drop for TestServer {
     }
 }
 
+/// A tenant id starting with `prefix` that shard `shard` of a 2-shard server owns.
+pub fn tenant_on(shard: usize, prefix: &str) -> String {
+    (0..)
+        .map(|i| format!("{prefix}-{i}"))
+        .find(|t| nimbus::shard::owner_of(t, 2) == shard)
+        .expect("some tenant lands on every shard")
+}
+
 /// The string field `name` of each document in a `{"data": [...]}` answer.
 pub fn column(v: &Value, name: &str) -> Vec<String> {
     v["data"]
