@@ -56,12 +56,13 @@ impl Plan {
             prefix: 0,
             order_on_next: false,
         };
+        // More fields fixed or bounded first, then delivering the order; ties keep the earlier.
+        let score = |p: &Plan| (p.eq_fields + usize::from(p.range), p.ordered);
         for (n, ix) in table.indexes.iter().enumerate() {
             if !ix.ready() {
                 continue;
             }
             let p = Plan::over(n, ix, query, order_field);
-            let score = |p: &Plan| (p.eq_fields + usize::from(p.range), p.ordered);
             if score(&p) > score(&best) {
                 best = p;
             }
