@@ -6,8 +6,10 @@ use nimbus::ids::{DocId, IdGen};
 use nimbus::store::{Change, Store};
 use nimbus::value::Value;
 use nimbus::wal::disk::{Disk, OsDisk};
+use nimbus::wal::files::{segment_name, snapshot_name};
+use nimbus::wal::manifest::{Manifest, Segment};
 use nimbus::wal::record::{encode, Entry};
-use nimbus::wal::recovery::{recover, segment_name, snapshot_name};
+use nimbus::wal::recovery::recover;
 use nimbus::wal::snapshot::{copy_all, encode as encode_snapshot};
 use std::time::Instant;
 
@@ -84,6 +86,20 @@ fn main() {
     let snapshot = encode_snapshot(&copy_all(&store, seq));
     disk.write_synced(&snap_dir.join(snapshot_name(seq)), &snapshot)
         .expect("write snapshot");
+    // Each directory's manifest says what recovery must find there.
+    let log_manifest = Manifest {
+        snapshot: 0,
+        segments: vec![Segment {
+            first: 1,
+            through: seq,
+        }],
+    };
+    log_manifest.write(&disk, &log_dir).expect("manifest");
+    let snap_manifest = Manifest {
+        snapshot: seq,
+        segments: Vec::new(),
+    };
+    snap_manifest.write(&disk, &snap_dir).expect("manifest");
     println!(
         "prepared {n} documents in {:.2} s: log {} MiB, snapshot {} MiB",
         t.elapsed().as_secs_f64(),

@@ -9,10 +9,20 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
-/// Reads an existing token file (clients: `nimbus deploy`).
+/// Where the admin token of `data_dir` is kept.
+pub fn token_path(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("auth").join("token")
+}
+
+/// Reads an existing token file (clients: `nimbus deploy`); errors name the file.
 pub fn read_token(data_dir: &Path) -> io::Result<String> {
-    let path = data_dir.join("auth").join("token");
-    let bytes = fs::read(&path)?;
+    let path = token_path(data_dir);
+    let bytes = fs::read(&path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot read the token file {}: {e}", path.display()),
+        )
+    })?;
     let v = parse_once(&bytes).map_err(|e| bad_token(&path, &e.0))?;
     v.get("token")
         .and_then(|t| t.as_str())
@@ -26,8 +36,9 @@ pub fn load_or_create_token(data_dir: &Path) -> io::Result<String> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(&dir)?;
-    let path = dir.join("token");
+        .create(&dir)
+        .map_err(|e| crate::datadir::explain(e, "create", &dir))?;
+    let path = token_path(data_dir);
     match fs::read(&path) {
         Ok(bytes) => {
             let v = parse_once(&bytes).map_err(|e| bad_token(&path, &e.0))?;
@@ -41,16 +52,19 @@ pub fn load_or_create_token(data_dir: &Path) -> io::Result<String> {
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             let token = random_hex(32)?;
-            let mut f = fs::OpenOptions::new()
+            fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
-                .open(&path)?;
-            f.write_all(format!("{{\"token\": \"{token}\"}}\n").as_bytes())?;
-            f.sync_all()?;
+                .open(&path)
+                .and_then(|mut f| {
+                    f.write_all(format!("{{\"token\": \"{token}\"}}\n").as_bytes())?;
+                    f.sync_all()
+                })
+                .map_err(|e| crate::datadir::explain(e, "write the token file", &path))?;
             Ok(token)
         }
-        Err(e) => Err(e),
+        Err(e) => Err(crate::datadir::explain(e, "read the token file", &path)),
     }
 }
 

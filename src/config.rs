@@ -43,6 +43,9 @@ pub struct Config {
     pub deploy_token: Option<String>,
     /// An app directory to start with (`--app`), as generation 1.
     pub app_dir: Option<PathBuf>,
+    /// Start even when recovery finds files missing or damaged, keeping what remains
+    /// (`--accept-data-loss`); without it such a start is refused.
+    pub accept_data_loss: bool,
 }
 
 /// The I/O driver of the shards' runtimes.
@@ -90,6 +93,7 @@ impl Config {
             ws_message_size_max: 1 << 20,
             deploy_token: None,
             app_dir: None,
+            accept_data_loss: false,
         }
     }
 }

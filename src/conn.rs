@@ -41,6 +41,8 @@ struct Conn {
     out: Vec<u8>,
     chunked: Vec<u8>,
     resp: Vec<u8>,
+    /// A request is in progress or its answer not yet written (`shard::drain` waits for it).
+    busy: bool,
 }
 
 /// Serves one accepted connection until it closes.
@@ -51,6 +53,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
         out: Vec::with_capacity(READ_CHUNK),
         chunked: Vec::new(),
         resp: Vec::with_capacity(1024),
+        busy: false,
     };
     // Each phase's future is boxed: the task itself stays small, and a WebSocket does not
     // carry the HTTP phase's (larger) state for its whole life.
@@ -60,11 +63,21 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
             drop(conn);
             Box::pin(crate::ws::session::serve(shard, stream, leftover, upgrade)).await
         }
-        None => conn.linger_close(&mut stream).await,
+        None => {
+            conn.set_busy(&shard, false);
+            conn.linger_close(&mut stream).await
+        }
     }
 }
 
 impl Conn {
+    fn set_busy(&mut self, shard: &Shard, busy: bool) {
+        if self.busy != busy {
+            self.busy = busy;
+            shard.set_busy(busy);
+        }
+    }
+
     fn buffered(&self) -> usize {
         self.inbuf.len() - self.start
     }
@@ -103,6 +116,10 @@ impl Conn {
         match monoio::time::timeout(timeout, stream.write_all(buf)).await {
             Ok((res, mut buf)) => {
                 buf.clear();
+                if buf.capacity() > BUFFER_KEEP_BYTES {
+                    // One large answer must not pin its buffer for the connection's life.
+                    buf = Vec::with_capacity(READ_CHUNK);
+                }
                 self.out = buf;
                 res.is_ok()
             }
@@ -126,6 +143,7 @@ impl Conn {
                         if !self.flush(stream, idle).await {
                             return None;
                         }
+                        self.set_busy(shard, false);
                         let deadline = head_deadline.unwrap_or_else(|| Instant::now() + idle);
                         if !self.read_more(stream, deadline, 0).await {
                             return None;
@@ -139,6 +157,7 @@ impl Conn {
                 }
             };
             head_deadline = None;
+            self.set_busy(shard, true);
             let body_len = match self.receive_body(shard, stream, &head, idle).await {
                 Ok(Some(n)) => n,
                 Ok(None) => return None,
@@ -441,7 +460,8 @@ fn finish(
             (e.status(), allow, e.closes_connection())
         }
     };
-    let keep_alive = head.is_some_and(|h| h.keep_alive) && !closes;
+    // A stopping server answers what it read, then closes (and says so).
+    let keep_alive = head.is_some_and(|h| h.keep_alive) && !closes && !shard.draining();
     shard.with_date(|date| {
         let meta = ResponseMeta {
             request_id: request_id.as_str(),

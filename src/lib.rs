@@ -11,6 +11,7 @@
 //! - [`mesh`]     bounded inboxes between cores; knows no shard
 //! - [`config`]   options and limits
 //! - [`auth`]     the admin token and the access rules
+//! - [`datadir`]  the data directory: its lock, and OS errors about it explained
 //! - [`store`]    a shard's tenants, tables, documents, schemas, jobs, crons, service
 //!   definitions; every change is one record
 //! - [`query`]    query objects, evaluation, pagination cursors
@@ -31,6 +32,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod conn;
+pub mod datadir;
 pub mod deploy;
 pub mod error;
 pub mod http;

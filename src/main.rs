@@ -81,6 +81,10 @@ struct StartArgs {
     /// Start with this app directory active (generation 1).
     #[arg(long)]
     app: Option<PathBuf>,
+    /// Start even if recovery finds a snapshot or log segment missing or damaged, keeping
+    /// what remains (the old files are moved aside). Without it such a start is refused.
+    #[arg(long, env = "NIMBUS_ACCEPT_DATA_LOSS")]
+    accept_data_loss: bool,
     /// I/O driver: auto (io_uring, else epoll), uring, or epoll.
     #[arg(long = "io", env = "NIMBUS_IO", default_value = "auto")]
     io_driver: IoDriver,
@@ -140,6 +144,7 @@ fn main() {
     config.fsync = args.fsync == "on";
     config.ws_write_timeout_ms = args.ws_write_timeout_ms.max(1);
     config.app_dir = args.app;
+    config.accept_data_loss = args.accept_data_loss;
     config.deploy_token = std::env::var("NIMBUS_DEPLOY_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());

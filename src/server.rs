@@ -119,6 +119,8 @@ fn run_shard(shard: Rc<Shard>, listener: TcpListener, ready: Ready) -> io::Resul
 
 /// Accepts connections forever, each served by its own task on this core.
 async fn shard_main(shard: Rc<Shard>, listener: TcpListener, ready: Ready) -> io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    shard.set_listener_fd(listener.as_raw_fd());
     let listener = monoio::net::TcpListener::from_std(listener)?;
     let _ = ready.send(Ok(()));
     monoio::spawn(shard.clone().serve_inbox());
@@ -129,7 +131,15 @@ async fn shard_main(shard: Rc<Shard>, listener: TcpListener, ready: Ready) -> io
         match listener.accept().await {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
+                if shard.draining() {
+                    continue; // Dropped: the server is stopping.
+                }
                 monoio::spawn(conn::serve(shard.clone(), stream));
+            }
+            Err(_) if shard.draining() => {
+                // Stopped accepting; the connections' tasks go on until the process ends.
+                drop(listener);
+                return std::future::pending().await;
             }
             Err(e) => {
                 // Out of descriptors or a transient error: back off instead of spinning.
@@ -140,8 +150,9 @@ async fn shard_main(shard: Rc<Shard>, listener: TcpListener, ready: Ready) -> io
     }
 }
 
-/// Asks every shard to end its WebSockets with `service.unavailable`, waiting at most `within`.
-fn close_sockets(mesh: &Mesh<ShardMsg>, shards: usize, within: Duration) {
+/// Asks every shard to stop (`shard::drain`): stop accepting, end its WebSockets with
+/// `service.unavailable`, answer the requests in progress; waits at most `within`.
+fn drain_shards(mesh: &Mesh<ShardMsg>, shards: usize, within: Duration) {
     let deadline = Instant::now() + within;
     let (ack, done) = mpsc::channel();
     let asked = (0..shards)
@@ -181,9 +192,28 @@ fn stop_writers(writers: &[mpsc::Sender<WriterMsg>], within: Duration) {
 
 /// Starts the server and blocks until SIGINT or SIGTERM.
 pub fn run(config: Config) -> io::Result<()> {
-    std::fs::create_dir_all(&config.data_dir)?;
+    // Held until the process exits: one server per data directory.
+    let _lock = crate::datadir::open(&config.data_dir)?;
     let token: Arc<str> = load_or_create_token(&config.data_dir)?.into();
-    let listeners = bind_listeners(&config.host, config.port, config.shards)?;
+    let listeners = bind_listeners(&config.host, config.port, config.shards).map_err(|e| {
+        let remedy = match e.kind() {
+            io::ErrorKind::AddrInUse => {
+                "another program listens there: stop it, or pass another --port"
+            }
+            io::ErrorKind::PermissionDenied => {
+                "ports below 1024 need privileges: pass a --port of 1024 or more"
+            }
+            io::ErrorKind::AddrNotAvailable => "this host has no such address: pass another --host",
+            _ => "check --host and --port",
+        };
+        io::Error::new(
+            e.kind(),
+            format!(
+                "cannot listen on {}:{}: {e}; {remedy}",
+                config.host, config.port
+            ),
+        )
+    })?;
     let port = listeners[0].local_addr()?.port();
     let signals = block_stop_signals();
     let config = Arc::new(config);
@@ -205,7 +235,12 @@ pub fn run(config: Config) -> io::Result<()> {
     let disk: Arc<dyn Disk> = Arc::new(OsDisk);
     let started = Instant::now();
     let shards = config.shards;
-    let recovered = open_all(&*disk, &config.data_dir, shards, |t| owner_of(t, shards))?;
+    let opts = crate::wal::recovery::Options {
+        accept_data_loss: config.accept_data_loss,
+    };
+    let recovered = open_all(&*disk, &config.data_dir, shards, opts, |t| {
+        owner_of(t, shards)
+    })?;
     let (docs_replayed, seq_max) = recovered
         .iter()
         .fold((0, 0), |(r, s), x| (r + x.replayed, s.max(x.seq)));
@@ -303,13 +338,25 @@ pub fn run(config: Config) -> io::Result<()> {
     );
     use std::io::Write;
     let _ = io::stdout().flush();
+    eprintln!(
+        "nimbus: admin token in {} (send it as `Authorization: Bearer <token>`)",
+        crate::auth::token_path(&config.data_dir).display()
+    );
     let sig = wait_for_stop_signal(&signals);
     eprintln!("nimbus: signal {sig}, stopping");
-    close_sockets(&mesh, shards, Duration::from_millis(1500));
+    // Children are stopped while the shards drain; the logs are settled last, after every
+    // answered write is durable. All within the 5 s DECISIONS §1 allows.
+    let procs_deadline = Instant::now() + Duration::from_secs(2);
     let (ack, stopped) = mpsc::channel();
-    if procs.send(crate::proc::ProcMsg::Stop { ack }) {
-        let _ = stopped.recv_timeout(Duration::from_secs(2));
+    let asked_procs = procs.send(crate::proc::ProcMsg::Stop { ack });
+    drain_shards(
+        &mesh,
+        shards,
+        crate::shard::DRAIN_MAX + Duration::from_millis(200),
+    );
+    if asked_procs {
+        let _ = stopped.recv_timeout(procs_deadline.saturating_duration_since(Instant::now()));
     }
-    stop_writers(&writers, Duration::from_secs(3));
+    stop_writers(&writers, Duration::from_millis(1500));
     Ok(())
 }

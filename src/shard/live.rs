@@ -348,7 +348,7 @@ impl Shard {
             ShardMsg::EndConn { conn, error } => self.end_conn(conn, &error),
             ShardMsg::Shutdown { ack } => {
                 monoio::spawn(async move {
-                    self.close_all_sockets().await;
+                    self.drain().await;
                     let _ = ack.send(());
                 });
             }

@@ -6,10 +6,12 @@
 //! back through a one-shot channel. Shard state is `!Send` (`RefCell`), and a borrow never
 //! spans an `.await`.
 
+mod drain;
 mod exec;
 mod live;
 mod timer;
 
+pub use drain::DRAIN_MAX;
 pub use exec::State;
 
 use crate::clock::{http_date, now_ms};
@@ -115,6 +117,8 @@ impl RequestId {
 
 /// Documents copied per step of a snapshot, between which requests are served.
 const SNAPSHOT_STEP_DOCS: usize = 2048;
+/// How long after a failed snapshot the next is tried.
+const SNAPSHOT_RETRY: Duration = Duration::from_secs(5);
 /// Documents indexed per step of an index build, between requests.
 const INDEX_BUILD_STEP_DOCS: usize = 4096;
 /// How often an idle shard looks for an index to build.
@@ -182,6 +186,8 @@ pub struct Shard {
     state: RefCell<State>,
     wal: Wal,
     snapshotting: Cell<bool>,
+    /// After a failed snapshot (a full disk), the next is not tried before this.
+    snapshot_retry_at: Cell<Option<std::time::Instant>>,
     /// Size of the last snapshot written: the log must grow at least this much before the
     /// next one, so snapshot work stays proportional to the writes, however big the store.
     snapshot_bytes: Cell<u64>,
@@ -196,6 +202,11 @@ pub struct Shard {
     pub parser: RefCell<Parser>,
     next_request: Cell<u128>,
     date: RefCell<(u64, String)>,
+    /// Stopping: see `shard::drain`.
+    draining: Cell<bool>,
+    /// Connections with a request in progress or an answer not yet written.
+    busy_conns: Cell<u32>,
+    listener_fd: Cell<i32>,
 }
 
 fn run_guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -233,6 +244,7 @@ impl Shard {
             }),
             wal,
             snapshotting: Cell::new(false),
+            snapshot_retry_at: Cell::new(None),
             snapshot_bytes: Cell::new(0),
             conns: RefCell::new(hashbrown::HashMap::new()),
             next_conn: Cell::new(1),
@@ -241,6 +253,9 @@ impl Shard {
             parser: RefCell::new(Parser::default()),
             next_request: Cell::new(ulid::Ulid::new().0),
             date: RefCell::new((0, String::new())),
+            draining: Cell::new(false),
+            busy_conns: Cell::new(0),
+            listener_fd: Cell::new(-1),
         }
     }
 
@@ -261,7 +276,8 @@ impl Shard {
         let tx = crate::wal::writer::spawn_writer(
             disk.clone(),
             dir.clone(),
-            recovered.seq + 1,
+            recovered.seq,
+            recovered.manifest,
             config.fsync,
             shared.clone(),
         )?;
@@ -623,7 +639,11 @@ impl Shard {
                 )
             };
             self.fan_out(batches);
-            if want_snapshot && !self.snapshotting.get() {
+            let waiting = self
+                .snapshot_retry_at
+                .get()
+                .is_some_and(|at| std::time::Instant::now() < at);
+            if want_snapshot && !self.snapshotting.get() && !waiting {
                 self.snapshotting.set(true);
                 monoio::spawn(self.clone().snapshot());
             }
@@ -657,10 +677,11 @@ impl Shard {
     /// Takes a snapshot: rotates the log, copies the state in steps between requests, and
     /// has a helper thread write it and drop the log segments it covers.
     async fn snapshot(self: Rc<Self>) {
-        let mut copier = {
+        let (mut copier, rotated_bytes) = {
             let mut state = self.state.borrow_mut();
+            let rotated_bytes = state.log.bytes_since_snapshot;
             let label = state.log.rotate();
-            Copier::new(&state.store, label)
+            (Copier::new(&state.store, label), rotated_bytes)
         };
         let snapshot = loop {
             let done = copier.step(&self.state.borrow().store, SNAPSHOT_STEP_DOCS);
@@ -687,11 +708,21 @@ impl Shard {
             Err(e) => Err(e),
         };
         match outcome {
-            Ok(size) => self.snapshot_bytes.set(size),
-            Err(e) => eprintln!(
-                "nimbus: shard {}: snapshot failed (the log still has everything): {e}",
-                self.id
-            ),
+            Ok(size) => {
+                self.snapshot_bytes.set(size);
+                self.snapshot_retry_at.set(None);
+            }
+            Err(e) => {
+                eprintln!(
+                    "nimbus: shard {}: snapshot failed (the log still has everything; retrying in {} s): {e}",
+                    self.id,
+                    SNAPSHOT_RETRY.as_secs()
+                );
+                // Still due: the log it would have replaced is all still there.
+                self.state.borrow_mut().log.bytes_since_snapshot += rotated_bytes;
+                self.snapshot_retry_at
+                    .set(Some(std::time::Instant::now() + SNAPSHOT_RETRY));
+            }
         }
         self.snapshotting.set(false);
     }

@@ -145,6 +145,9 @@ struct SimState {
 #[derive(Debug, Clone, Default)]
 pub struct SimDisk {
     state: Arc<Mutex<SimState>>,
+    /// The simulated process this view belongs to: after a crash, every operation of the
+    /// old process's threads fails, as they would be gone ([`SimDisk::restarted`]).
+    epoch: u64,
 }
 
 fn eio() -> io::Error {
@@ -159,6 +162,23 @@ impl SimDisk {
 
     fn lock(&self) -> MutexGuard<'_, SimState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The disk as this view's process sees it: an error once that process has crashed.
+    fn live(&self) -> io::Result<MutexGuard<'_, SimState>> {
+        let s = self.lock();
+        if s.epoch != self.epoch {
+            return Err(io::Error::other("the simulated process crashed"));
+        }
+        Ok(s)
+    }
+
+    /// The same disk, for the process started after the last crash.
+    pub fn restarted(&self) -> SimDisk {
+        SimDisk {
+            state: self.state.clone(),
+            epoch: self.lock().epoch,
+        }
     }
 
     /// Counts an operation; fails it if a fault is set for it.
@@ -259,7 +279,7 @@ impl Disk for SimDisk {
         Ok(())
     }
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        let s = self.lock();
+        let s = self.live()?;
         Ok(s.names
             .keys()
             .filter(|p| p.parent() == Some(dir))
@@ -267,7 +287,7 @@ impl Disk for SimDisk {
             .collect())
     }
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        let s = self.lock();
+        let s = self.live()?;
         let id = Self::file_id(&s, path)?;
         Ok(s.files
             .get(&id)
@@ -275,7 +295,7 @@ impl Disk for SimDisk {
             .unwrap_or_default())
     }
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn LogFile>> {
-        let mut s = self.lock();
+        let mut s = self.live()?;
         SimDisk::op(&mut s)?;
         let id = match s.names.get(path) {
             Some(id) => *id,
@@ -295,7 +315,7 @@ impl Disk for SimDisk {
         }))
     }
     fn write_synced(&self, path: &Path, data: &[u8]) -> io::Result<()> {
-        let mut s = self.lock();
+        let mut s = self.live()?;
         SimDisk::op(&mut s)?;
         s.next_id += 1;
         let id = s.next_id;
@@ -310,7 +330,7 @@ impl Disk for SimDisk {
         Ok(())
     }
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        let mut s = self.lock();
+        let mut s = self.live()?;
         SimDisk::op(&mut s)?;
         let id = Self::file_id(&s, path)?;
         if let Some(f) = s.files.get_mut(&id) {
@@ -320,7 +340,7 @@ impl Disk for SimDisk {
         Ok(())
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        let mut s = self.lock();
+        let mut s = self.live()?;
         SimDisk::op(&mut s)?;
         let id = s
             .names
@@ -330,7 +350,7 @@ impl Disk for SimDisk {
         Ok(())
     }
     fn remove(&self, path: &Path) -> io::Result<()> {
-        let mut s = self.lock();
+        let mut s = self.live()?;
         SimDisk::op(&mut s)?;
         s.names
             .remove(path)
@@ -338,7 +358,7 @@ impl Disk for SimDisk {
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        let mut s = self.lock();
+        let mut s = self.live()?;
         SimDisk::op(&mut s)?;
         let (current, durable) = (s.names.clone(), &mut s.durable_names);
         durable.retain(|p, _| p.parent() != Some(dir));
@@ -363,11 +383,17 @@ mod tests {
         f.append(b"def").expect("append");
         assert_eq!(d.read(&p).expect("read"), b"abcdef");
         d.crash();
+        assert!(
+            d.read(&p).is_err(),
+            "the crashed process can do nothing more"
+        );
+        let d = d.restarted();
         assert_eq!(d.read(&p).expect("read"), b"abc");
         // A file whose directory entry was never synced disappears.
         let q = dir.join("new");
         d.write_synced(&q, b"x").expect("write");
         d.crash();
+        let d = d.restarted();
         assert!(d.read(&q).is_err());
     }
 

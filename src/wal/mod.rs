@@ -4,6 +4,8 @@
 //! runs with `--fsync off`), and recovery never applies a record that fails its checksum.
 
 pub mod disk;
+pub mod files;
+pub mod manifest;
 pub mod record;
 pub mod recovery;
 pub mod snapshot;

@@ -1,10 +1,17 @@
-//! Recovery: the newest valid snapshot, then every log record after it, in order.
+//! Recovery: the snapshot the manifest names, then every log record after it, in order.
 //!
-//! A torn tail (a final write cut short) is truncated and reported; damage in the middle of
-//! a log refuses the start with a message naming the file and offset, because skipping it
-//! would silently drop acknowledged writes that follow it.
+//! Recovery knows what it should find (`wal::manifest`): the snapshot, every segment, and
+//! the last record each segment is known to hold. What a crash leaves (a final write cut
+//! short) is truncated and reported. What damage leaves (a missing or damaged snapshot or
+//! segment, a segment cut short below what it is known to hold, a gap in the sequence, a bad
+//! frame followed by good ones) refuses the start with a message naming the file and the
+//! records missing, because going on would silently drop acknowledged writes. With
+//! `--accept-data-loss` the operator says to go on anyway: recovery keeps what it can, says
+//! what it skipped, and moves the old files aside (see [`Run::settle`]).
 
 use super::disk::Disk;
+use super::files::{segment_name, segments, snapshot_name, snapshots};
+use super::manifest::{self, Manifest, Segment};
 use super::record::{scan, Tail};
 use super::snapshot::load;
 use crate::store::Store;
@@ -20,115 +27,294 @@ pub struct Recovered {
     /// Records replayed from the log, and bytes of torn tail dropped.
     pub replayed: u64,
     pub dropped_bytes: u64,
+    /// What the directory holds now; the log writer goes on appending to its last segment.
+    pub manifest: Manifest,
 }
 
-/// `snapshot-<seq>.rkyv`
-pub fn snapshot_name(seq: u64) -> String {
-    format!("snapshot-{seq:020}.rkyv")
+/// How recovery treats damage.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Go on past missing or damaged files, keeping what remains (`--accept-data-loss`).
+    pub accept_data_loss: bool,
 }
 
-/// `wal-<first seq>.log`
-pub fn segment_name(first_seq: u64) -> String {
-    format!("wal-{first_seq:020}.log")
+/// One shard's recovery in progress.
+struct Run<'a> {
+    disk: &'a dyn Disk,
+    dir: &'a Path,
+    opts: Options,
+    rec: Recovered,
+    /// Something was skipped under `--accept-data-loss`.
+    lost: bool,
 }
 
-fn number(name: &str, prefix: &str, suffix: &str) -> Option<u64> {
-    name.strip_prefix(prefix)?
-        .strip_suffix(suffix)?
-        .parse()
-        .ok()
-}
-
-/// Segments of `dir`, oldest first.
-pub fn segments(disk: &dyn Disk, dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
-    let mut out: Vec<(u64, PathBuf)> = disk
-        .list(dir)?
-        .into_iter()
-        .filter_map(|n| number(&n, "wal-", ".log").map(|s| (s, dir.join(n))))
-        .collect();
-    out.sort();
-    Ok(out)
-}
-
-/// Snapshots of `dir`, newest first.
-pub fn snapshots(disk: &dyn Disk, dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
-    let mut out: Vec<(u64, PathBuf)> = disk
-        .list(dir)?
-        .into_iter()
-        .filter_map(|n| number(&n, "snapshot-", ".rkyv").map(|s| (s, dir.join(n))))
-        .collect();
-    out.sort_by(|a, b| b.cmp(a));
-    Ok(out)
-}
-
-fn damaged(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg)
+/// Rebuilds one shard's state from `dir`, refusing on damage.
+pub fn recover(disk: &dyn Disk, dir: &Path) -> io::Result<Recovered> {
+    recover_with(disk, dir, Options::default())
 }
 
 /// Rebuilds one shard's state from `dir`.
-pub fn recover(disk: &dyn Disk, dir: &Path) -> io::Result<Recovered> {
-    let mut rec = Recovered::default();
-    // Leftovers of a snapshot that never got renamed into place.
+pub fn recover_with(disk: &dyn Disk, dir: &Path, opts: Options) -> io::Result<Recovered> {
+    // Leftovers of a snapshot or manifest that never got renamed into place.
     for name in disk.list(dir)? {
         if name.ends_with(".tmp") {
             let _ = disk.remove(&dir.join(name));
         }
     }
-    for (seq, path) in snapshots(disk, dir)? {
-        match load(&disk.read(&path)?) {
-            Ok((_, store)) => {
-                rec.store = store;
-                rec.seq = seq;
+    let mut run = Run {
+        disk,
+        dir,
+        opts,
+        rec: Recovered::default(),
+        lost: false,
+    };
+    let manifest = run.manifest()?;
+    run.load_snapshot(manifest.snapshot)?;
+    let list = run.segment_list(&manifest)?;
+    let present: Vec<u64> = segments(disk, dir)?.into_iter().map(|(f, _)| f).collect();
+    let last = list.len().saturating_sub(1);
+    for (n, seg) in list.iter().enumerate() {
+        let path = dir.join(segment_name(seg.first));
+        if !present.contains(&seg.first) {
+            let held = match seg.known() {
+                Some(r) => format!("records {}..={}", r.start(), r.end()),
+                None => format!("the records from {} on", seg.first),
+            };
+            run.refuse(format!(
+                "log segment {} is missing: it held {held}",
+                path.display()
+            ))?;
+            continue;
+        }
+        run.replay(seg, &path, n == last)?;
+    }
+    run.rec.manifest = Manifest {
+        snapshot: manifest.snapshot,
+        segments: list
+            .into_iter()
+            .filter(|s| present.contains(&s.first))
+            .collect(),
+    };
+    if run.lost {
+        run.settle()?;
+    }
+    Ok(run.rec)
+}
+
+fn after(seq: Option<u64>) -> String {
+    match seq {
+        Some(s) => format!("after record {s}"),
+        None => "before its first record".into(),
+    }
+}
+
+impl Run<'_> {
+    /// Refuses to start with `why`, or under `--accept-data-loss` says so and goes on.
+    fn refuse(&mut self, why: String) -> io::Result<()> {
+        if self.opts.accept_data_loss {
+            eprintln!("nimbus: {why}; going on without it (--accept-data-loss)");
+            self.lost = true;
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{why}. Refusing to start rather than run with less than was acknowledged: \
+                 restore the file from a backup, or start with --accept-data-loss to keep \
+                 what remains"
+            ),
+        ))
+    }
+
+    /// The manifest, or (when there is none, or it is damaged, and that is accepted) one
+    /// guessed from the files present.
+    fn manifest(&mut self) -> io::Result<Manifest> {
+        let (disk, dir) = (self.disk, self.dir);
+        let segs = segments(disk, dir)?;
+        let snaps = snapshots(disk, dir)?;
+        let why = match Manifest::read(disk, dir) {
+            Ok(Some(m)) => return Ok(m),
+            Ok(None) if segs.is_empty() && snaps.is_empty() => return Ok(Manifest::default()),
+            Ok(None) => format!(
+                "{} holds log or snapshot files but no {}, so what they should hold is unknown",
+                dir.display(),
+                manifest::FILE
+            ),
+            Err(e) => e.to_string(),
+        };
+        self.refuse(why)?;
+        Ok(Manifest {
+            snapshot: snaps.first().map_or(0, |(s, _)| *s),
+            segments: segs
+                .iter()
+                .map(|(first, _)| Segment {
+                    first: *first,
+                    through: 0,
+                })
+                .collect(),
+        })
+    }
+
+    /// Loads snapshot `seq` (0: none); under `--accept-data-loss`, any other that loads.
+    fn load_snapshot(&mut self, seq: u64) -> io::Result<()> {
+        if seq == 0 {
+            return Ok(());
+        }
+        let path = self.dir.join(snapshot_name(seq));
+        let why = match self.disk.read(&path) {
+            Ok(bytes) => match load(&bytes) {
+                Ok((_, store)) => {
+                    self.rec.store = store;
+                    self.rec.seq = seq;
+                    return Ok(());
+                }
+                Err(e) => format!("snapshot {} is damaged ({e})", path.display()),
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                format!("snapshot {} is missing", path.display())
+            }
+            Err(e) => format!("snapshot {} cannot be read ({e})", path.display()),
+        };
+        self.refuse(format!("{why}: it held every record through {seq}"))?;
+        for (other, p) in snapshots(self.disk, self.dir)? {
+            if let Ok((_, store)) = self
+                .disk
+                .read(&p)
+                .map(|b| load(&b))
+                .unwrap_or(Err(String::new()))
+            {
+                eprintln!("nimbus: starting from the older snapshot {}", p.display());
+                self.rec.store = store;
+                self.rec.seq = other;
                 break;
             }
-            // An older snapshot (if one is still there) is the fallback; the log still
-            // holds everything after it only if its segments were not yet dropped, which
-            // the sequence check below verifies.
-            Err(e) => eprintln!("nimbus: ignoring damaged snapshot {}: {e}", path.display()),
         }
+        Ok(())
     }
-    let segs = segments(disk, dir)?;
-    let last = segs.len().saturating_sub(1);
-    for (n, (_, path)) in segs.iter().enumerate() {
-        let bytes = disk.read(path)?;
-        let scanned = scan(&bytes);
-        for e in scanned.entries {
-            if e.seq <= rec.seq {
+
+    /// The segments to replay, oldest first: the manifest's, and any newer one that a crash
+    /// left before the manifest named it. Older unnamed ones (a crash between a snapshot's
+    /// manifest and removing what it replaced) are removed.
+    fn segment_list(&mut self, m: &Manifest) -> io::Result<Vec<Segment>> {
+        let mut list = m.segments.clone();
+        for (first, path) in segments(self.disk, self.dir)? {
+            if list.iter().any(|s| s.first == first) {
                 continue;
             }
-            if e.seq != rec.seq + 1 {
-                return Err(damaged(format!(
-                    "{}: record {} follows {}: records are missing; refusing to start",
+            if first <= m.snapshot && !self.lost {
+                self.disk.remove(&path)?;
+                continue;
+            }
+            list.push(Segment { first, through: 0 });
+        }
+        list.sort_by_key(|s| s.first);
+        Ok(list)
+    }
+
+    /// Replays one segment, checking it holds what the manifest says it held.
+    fn replay(&mut self, seg: &Segment, path: &Path, is_last: bool) -> io::Result<()> {
+        let bytes = self.disk.read(path)?;
+        let scanned = scan(&bytes);
+        drop(bytes);
+        let mut last_seen = None;
+        for e in scanned.entries {
+            last_seen = Some(e.seq);
+            if e.seq <= self.rec.seq {
+                continue;
+            }
+            if e.seq != self.rec.seq + 1 {
+                self.refuse(format!(
+                    "{}: record {} follows record {}: records {}..={} are missing",
                     path.display(),
                     e.seq,
-                    rec.seq
-                )));
+                    self.rec.seq,
+                    self.rec.seq + 1,
+                    e.seq - 1
+                ))?;
             }
-            rec.store.apply(e.change);
-            rec.seq = e.seq;
-            rec.replayed += 1;
+            self.rec.store.apply(e.change);
+            self.rec.seq = e.seq;
+            self.rec.replayed += 1;
+        }
+        if let Some(known) = seg.known() {
+            if last_seen.is_none_or(|s| s < *known.end()) {
+                let from = last_seen.map_or(seg.first, |s| s + 1);
+                self.refuse(format!(
+                    "{} ends {}, but it held records through {}: records {from}..={} are \
+                     missing (the file was cut short or damaged)",
+                    path.display(),
+                    after(last_seen),
+                    known.end(),
+                    known.end()
+                ))?;
+            }
         }
         match scanned.tail {
-            Tail::Clean => {}
-            Tail::Torn { dropped } if n == last => {
+            Tail::Clean => Ok(()),
+            Tail::Torn { dropped } if is_last => {
                 eprintln!(
-                    "nimbus: {}: dropping a torn final write of {dropped} bytes (never acknowledged)",
-                    path.display()
-                );
-                disk.truncate(path, scanned.valid_len as u64)?;
-                rec.dropped_bytes += dropped as u64;
-            }
-            Tail::Torn { .. } | Tail::Corrupt { .. } => {
-                return Err(damaged(format!(
-                    "{} is damaged at byte {}; the records after it were not applied. Refusing to \
-                     start: restore the file, or move it aside to start without them",
+                    "nimbus: {}: dropping a torn final write of {dropped} bytes {}: a crash cut \
+                     it short before it was acknowledged",
                     path.display(),
-                    scanned.valid_len
-                )));
+                    after(last_seen)
+                );
+                if !self.lost {
+                    self.disk.truncate(path, scanned.valid_len as u64)?;
+                }
+                self.rec.dropped_bytes += dropped as u64;
+                Ok(())
             }
+            Tail::Torn { .. } | Tail::Corrupt { .. } => self.refuse(format!(
+                "{} is damaged at byte {} ({}); the records after that point in it were not applied",
+                path.display(),
+                scanned.valid_len,
+                after(last_seen)
+            )),
         }
     }
-    Ok(rec)
+
+    /// After an accepted loss the directory no longer agrees with itself. Starts it afresh
+    /// from what was recovered: a new snapshot of it and a manifest naming only that, with
+    /// every old file moved to `damaged-<ms>/` for the operator to look at.
+    fn settle(&mut self) -> io::Result<()> {
+        let aside = self.dir.join(format!("damaged-{}", crate::clock::now_ms()));
+        self.disk.create_dir_all(&aside)?;
+        let mut moved: Vec<PathBuf> = segments(self.disk, self.dir)?
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
+        moved.extend(snapshots(self.disk, self.dir)?.into_iter().map(|(_, p)| p));
+        if self
+            .disk
+            .list(self.dir)?
+            .iter()
+            .any(|n| n == manifest::FILE)
+        {
+            moved.push(self.dir.join(manifest::FILE));
+        }
+        for path in &moved {
+            if let Some(name) = path.file_name() {
+                self.disk.rename(path, &aside.join(name))?;
+            }
+        }
+        self.disk.sync_dir(&aside)?;
+        let seq = self.rec.seq;
+        let bytes = super::snapshot::encode(&super::snapshot::copy_all(&self.rec.store, seq));
+        self.disk
+            .write_synced(&self.dir.join(snapshot_name(seq)), &bytes)?;
+        let fresh = Manifest {
+            snapshot: seq,
+            segments: Vec::new(),
+        };
+        fresh.write(self.disk, self.dir)?;
+        eprintln!(
+            "nimbus: {}: recovered through record {seq}; the old files are in {}",
+            self.dir.display(),
+            aside.display()
+        );
+        self.rec.manifest = fresh;
+        Ok(())
+    }
 }
 
 /// Recovers every shard of `data_dir` for a server with `shards` shards. When the number of
@@ -139,6 +325,7 @@ pub fn open_all(
     disk: &dyn Disk,
     data_dir: &Path,
     shards: usize,
+    opts: Options,
     owner: impl Fn(&str) -> usize,
 ) -> io::Result<Vec<Recovered>> {
     let base = data_dir.join("shards");
@@ -172,7 +359,7 @@ pub fn open_all(
             let handles: Vec<_> = (0..shards)
                 .map(|n| {
                     scope.spawn(move || {
-                        let r = recover(disk, &dir_of(base, n));
+                        let r = recover_with(disk, &dir_of(base, n), opts);
                         crate::memory::release_freed();
                         r
                     })
@@ -188,11 +375,25 @@ pub fn open_all(
         })?;
         return Ok(out);
     }
-    // Re-home: recover the old layout, move tenants, write the new one.
+    rehome_all(disk, data_dir, &existing, shards, opts, owner)
+}
+
+/// Re-homes: recovers the old layout, moves tenants, writes the new one.
+fn rehome_all(
+    disk: &dyn Disk,
+    data_dir: &Path,
+    existing: &[usize],
+    shards: usize,
+    opts: Options,
+    owner: impl Fn(&str) -> usize,
+) -> io::Result<Vec<Recovered>> {
+    let base = data_dir.join("shards");
+    let next = data_dir.join("shards.next");
+    let old = data_dir.join("shards.old");
     let mut stores: Vec<Store> = (0..shards).map(|_| Store::default()).collect();
     let mut seq = 0;
-    for n in &existing {
-        let r = recover(disk, &dir_of(&base, *n))?;
+    for n in existing {
+        let r = recover_with(disk, &base.join(n.to_string()), opts)?;
         seq = seq.max(r.seq);
         super::snapshot::rehome(r.store, &mut stores, &owner);
     }
@@ -201,12 +402,16 @@ pub fn open_all(
         existing.len()
     );
     disk.create_dir_all(&next)?;
+    let manifest = Manifest {
+        snapshot: seq,
+        segments: Vec::new(),
+    };
     for (n, store) in stores.iter().enumerate() {
-        let dir = dir_of(&next, n);
+        let dir = next.join(n.to_string());
         disk.create_dir_all(&dir)?;
         let bytes = super::snapshot::encode(&super::snapshot::copy_all(store, seq));
         disk.write_synced(&dir.join(snapshot_name(seq)), &bytes)?;
-        disk.sync_dir(&dir)?;
+        manifest.write(disk, &dir)?;
     }
     disk.sync_dir(&next)?;
     std::fs::rename(&base, &old)?;
@@ -218,8 +423,8 @@ pub fn open_all(
         .map(|store| Recovered {
             store,
             seq,
-            replayed: 0,
-            dropped_bytes: 0,
+            manifest: manifest.clone(),
+            ..Recovered::default()
         })
         .collect())
 }

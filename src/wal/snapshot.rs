@@ -9,9 +9,10 @@
 //! the state after all of them (inserts and patches set values, deletes remove, and each
 //! record carries its own id and time). The property test in this module checks it.
 //!
-//! File layout: `NIMBSNP1`, payload length (u64 LE), crc32c of the payload (u32 LE), 4 bytes
+//! File layout: `NIMBSNP2`, payload length (u64 LE), crc32c of the payload (u32 LE), 4 bytes
 //! of padding, then the archived [`Snapshot`].
 
+use super::files::{segments, snapshot_name, snapshots};
 use crate::ids::DocId;
 use crate::store::{Cron, Doc, Job, JobResult, Store, TableSchema, Tenant};
 use rkyv::rancor;
@@ -246,33 +247,55 @@ impl Copier {
 }
 
 /// Makes `snapshot` durable in `dir` and drops what it replaces: the log segments whose
-/// records it covers (once the writer has moved past them) and older snapshots.
+/// records it covers (once the writer has moved past them) and older snapshots. On failure
+/// (a full disk) nothing it wrote is left behind, so the space is free again and the next
+/// attempt starts clean.
 pub fn persist(
     disk: &dyn super::disk::Disk,
     dir: &std::path::Path,
     snapshot: &Snapshot,
     shared: &super::writer::Shared,
 ) -> std::io::Result<u64> {
-    use super::recovery::{segments, snapshot_name, snapshots};
     use std::sync::atomic::Ordering;
     let seq = snapshot.seq;
+    let named = shared.manifest.lock().map_or(0, |m| m.snapshot);
+    if named >= seq {
+        // Nothing new since the snapshot in place; writing over it could only lose it.
+        return Ok(0);
+    }
     let name = snapshot_name(seq);
-    let tmp = dir.join(format!("{name}.tmp"));
+    let (tmp, path) = (dir.join(format!("{name}.tmp")), dir.join(&name));
     let bytes = encode(snapshot);
     let size = bytes.len() as u64;
-    disk.write_synced(&tmp, &bytes)?;
+    let placed = disk
+        .write_synced(&tmp, &bytes)
+        .and_then(|()| disk.rename(&tmp, &path))
+        .and_then(|()| disk.sync_dir(dir));
     drop(bytes);
-    disk.rename(&tmp, &dir.join(&name))?;
-    disk.sync_dir(dir)?;
+    if let Err(e) = placed {
+        let _ = disk.remove(&tmp);
+        let _ = disk.remove(&path);
+        return Err(e);
+    }
     // The writer rotates to `wal-<seq+1>` before this snapshot began copying; wait until it
-    // has, so no segment being appended to is removed.
+    // has, so the manifest never drops the segment being appended to.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while shared.segment_first.load(Ordering::Acquire) <= seq {
         if std::time::Instant::now() > deadline {
-            return Ok(size);
+            let _ = disk.remove(&path);
+            return Err(std::io::Error::other(
+                "the log writer did not rotate in 30 s",
+            ));
         }
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
+    // From here on recovery loads this snapshot; only then may what it replaces go.
+    // A failed update may still have put the new manifest in place (its rename done, the
+    // directory sync failed), so the snapshot stays: it is whole, and harmless if unnamed.
+    shared.update_manifest(disk, dir, |m| {
+        m.snapshot = seq;
+        m.segments.retain(|s| s.first > seq);
+    })?;
     for (first, path) in segments(disk, dir)? {
         if first <= seq {
             disk.remove(&path)?;

@@ -12,8 +12,9 @@
 //! and the writes in the failing batch answer `503` when their wait times out; reads go on.
 
 use super::disk::{Disk, LogFile};
+use super::files::segment_name;
+use super::manifest::{Manifest, Segment};
 use super::record::{encode, Entry};
-use super::recovery::segment_name;
 use crate::store::Change;
 use atomic_waker::AtomicWaker;
 use std::future::Future;
@@ -21,7 +22,7 @@ use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -35,6 +36,27 @@ pub struct Shared {
     /// First sequence number of the segment being appended to.
     pub segment_first: AtomicU64,
     waker: AtomicWaker,
+    /// The directory's manifest, rewritten by the writer (rotation, stop) and the snapshot
+    /// helper: never touched on the request path.
+    pub manifest: Mutex<Manifest>,
+}
+
+impl Shared {
+    /// Changes the manifest with `f` and makes the result durable in `dir`; on failure the
+    /// change is undone in memory too, so memory never claims what the disk does not hold.
+    pub fn update_manifest(
+        &self,
+        disk: &dyn Disk,
+        dir: &std::path::Path,
+        f: impl FnOnce(&mut Manifest),
+    ) -> io::Result<()> {
+        let mut m = self.manifest.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = m.clone();
+        f(&mut next);
+        next.write(disk, dir)?;
+        *m = next;
+        Ok(())
+    }
 }
 
 /// Messages to a writer thread, handled in order.
@@ -70,6 +92,18 @@ impl Writer {
         loop {
             let opened = self.disk.open_append(&path).and_then(|f| {
                 self.disk.sync_dir(&self.dir)?;
+                // The old segment is complete: it holds exactly the records before this one.
+                self.shared.update_manifest(&*self.disk, &self.dir, |m| {
+                    if let Some(last) = m.last_mut().filter(|s| s.first < first_seq) {
+                        last.through = first_seq - 1;
+                    }
+                    if m.segments.last().is_none_or(|s| s.first != first_seq) {
+                        m.segments.push(Segment {
+                            first: first_seq,
+                            through: 0,
+                        });
+                    }
+                })?;
                 Ok(f)
             });
             match opened {
@@ -184,7 +218,15 @@ impl Writer {
                     }
                 }
                 WriterMsg::Stop { ack } => {
-                    let _ = self.file.sync();
+                    // A clean stop: the open segment is known to hold everything durable.
+                    if self.file.sync().is_ok() {
+                        let durable = self.shared.durable_seq.load(Ordering::Acquire);
+                        let _ = self.shared.update_manifest(&*self.disk, &self.dir, |m| {
+                            if let Some(last) = m.last_mut().filter(|s| s.first <= durable) {
+                                last.through = last.through.max(durable);
+                            }
+                        });
+                    }
                     let _ = ack.send(());
                     return;
                 }
@@ -193,19 +235,58 @@ impl Writer {
     }
 }
 
-/// Starts a shard's writer on segment `wal-<first_seq>.log` in `dir`.
+/// Starts a shard's writer after recovery found records through `seq` and `manifest`: it
+/// goes on appending to the manifest's last segment (so restarts do not leave a new file
+/// each), or starts `wal-<seq+1>.log` when there is none.
 pub fn spawn_writer(
     disk: Arc<dyn Disk>,
     dir: PathBuf,
-    first_seq: u64,
+    seq: u64,
+    mut manifest: Manifest,
     fsync: bool,
     shared: Arc<Shared>,
 ) -> io::Result<mpsc::Sender<WriterMsg>> {
+    // A segment that starts past the next record can only be an empty one a crash left
+    // right after a rotation; its records never came. Start the next one in its place.
+    while let Some(last) = manifest.segments.last().copied() {
+        if last.first <= seq + 1 {
+            break;
+        }
+        let path = dir.join(segment_name(last.first));
+        if disk.read(&path).is_ok_and(|b| !b.is_empty()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} starts past record {}", path.display(), seq + 1),
+            ));
+        }
+        let _ = disk.remove(&path);
+        manifest.segments.pop();
+    }
+    let first_seq = match manifest.segments.last() {
+        Some(s) => s.first,
+        None => {
+            manifest.segments.push(Segment {
+                first: seq + 1,
+                through: 0,
+            });
+            seq + 1
+        }
+    };
     let path = dir.join(segment_name(first_seq));
-    let file = disk.open_append(&path)?;
+    let mut file = disk.open_append(&path)?;
+    // What recovery read may still be only in the page cache (after a crash of the
+    // process): sync it before the manifest says the segment holds it.
+    file.sync()?;
     disk.sync_dir(&dir)?;
+    if let Some(last) = manifest.last_mut() {
+        if seq >= last.first {
+            last.through = last.through.max(seq);
+        }
+    }
+    manifest.write(&*disk, &dir)?;
+    *shared.manifest.lock().unwrap_or_else(|p| p.into_inner()) = manifest;
     let len = disk.read(&path).map(|b| b.len() as u64).unwrap_or(0);
-    shared.durable_seq.store(first_seq - 1, Ordering::Release);
+    shared.durable_seq.store(seq, Ordering::Release);
     shared.segment_first.store(first_seq, Ordering::Release);
     let (tx, rx) = mpsc::channel();
     let writer = Writer {

@@ -48,6 +48,15 @@ impl TestServer {
         self.restart_after(signal, Duration::ZERO, shards, extra)
     }
 
+    /// Stops this server with `signal` and waits for it; returns its data directory, which
+    /// is kept (the caller removes it).
+    pub fn stop(mut self, signal: i32) -> PathBuf {
+        let status = self.signal_and_wait(signal, Duration::from_secs(10));
+        assert!(status.is_some(), "server did not stop on signal {signal}");
+        self.keep_dir = true;
+        self.data_dir.clone()
+    }
+
     /// As [`TestServer::restart`], with the server down for `down` in between.
     pub fn restart_after(
         mut self,
@@ -464,4 +473,58 @@ where
         monoio::spawn(local.clone().serve_inbox());
         f(local, mesh).await
     });
+}
+
+/// How one start of the binary went: whether it came up, its exit status, and what it said
+/// on stderr.
+#[derive(Debug)]
+pub struct Attempt {
+    pub listening: bool,
+    pub status: Option<std::process::ExitStatus>,
+    pub stderr: String,
+}
+
+/// Starts `nimbus start` on `data_dir`; if it comes up, stops it again with SIGTERM. For
+/// tests of starts that must be refused, and of what a start reports.
+pub fn try_start(data_dir: &std::path::Path, extra: &[&str]) -> Attempt {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nimbus"))
+        .arg("start")
+        .args(["--port", "0", "--shards", "1", "--data-dir"])
+        .arg(data_dir)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn nimbus");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let err_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let mut line = String::new();
+    let _ = BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line);
+    let listening = line.starts_with("nimbus listening on");
+    if listening {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    }
+    // A start that neither fails nor stops within 15 s is killed.
+    let killer = {
+        let pid = child.id() as i32;
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(15));
+            // SAFETY: signalling our own child (a no-op if it already exited and was reaped
+            // moments ago; pids are not reused that fast in a test run).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        })
+    };
+    drop(killer);
+    let status = child.wait().ok();
+    let stderr = err_reader.join().unwrap_or_default();
+    Attempt {
+        listening,
+        status,
+        stderr,
+    }
 }
