@@ -392,3 +392,118 @@ fn sigterm_under_eight_writers_answers_what_it_read_and_every_2xx_is_durable() {
         "an open connection's request went unanswered"
     );
 }
+
+/// A small tmpfs, unmounted when dropped; `None` where this user cannot mount.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(mib: u64) -> Option<SmallDisk> {
+        let dir = TestServer::fresh_dir();
+        std::fs::create_dir_all(&dir).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk(dir))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tmp_files(data: &Path) -> Vec<String> {
+    std::fs::read_dir(shard_dir(data))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".tmp"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_full_disk_leaves_no_snapshot_tmp_and_writes_resume_once_space_is_freed() {
+    let Some(disk) = SmallDisk::mount(6) else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root); the full-disk case is untested");
+        return;
+    };
+    let data = disk.0.join("data");
+    let filler = disk.0.join("filler");
+    std::fs::write(&filler, vec![1u8; 4 << 20]).expect("filler");
+    let s = TestServer::start_in(data.clone(), 1, &["--snapshot-log-bytes", "65536"]);
+    s.create_tenant("t");
+    let pad = "x".repeat(1000);
+    let insert = |i: u64| {
+        let body = json!({"table": "m", "fields": {"i": i, "pad": pad}}).to_string();
+        s.call("POST", "/api/tenants/t/documents", Some(&body))
+    };
+    let mut acked = Vec::new();
+    let mut i = 0;
+    loop {
+        i += 1;
+        let r = insert(i);
+        if r.status == 503 {
+            assert_eq!(r.body["error"]["code"], "service.unavailable");
+            break;
+        }
+        assert_eq!(r.status, 201, "{r:?}");
+        acked.push(i);
+        assert!(i < 10_000, "the disk never filled");
+    }
+    // Reads go on; whatever a snapshot left behind is gone.
+    assert_eq!(s.call("GET", "/api/tenants/t/documents/m", None).status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(tmp_files(&data), Vec::<String>::new(), "no .tmp left on a full disk");
+    let at_full = files(&data, "snapshot-");
+    std::fs::remove_file(&filler).expect("free space");
+    // Writes resume without a restart (the log writer retries at most every second).
+    let t0 = std::time::Instant::now();
+    loop {
+        i += 1;
+        let r = insert(i);
+        if r.status == 201 {
+            acked.push(i);
+            break;
+        }
+        assert!(t0.elapsed().as_secs() < 15, "writes did not resume: {r:?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // And the snapshot that failed is taken once it is retried.
+    let t0 = std::time::Instant::now();
+    while files(&data, "snapshot-") == at_full {
+        i += 1;
+        assert_eq!(insert(i).status, 201);
+        acked.push(i);
+        assert!(
+            t0.elapsed().as_secs() < 20,
+            "no snapshot after space was freed: {:?}",
+            std::fs::read_dir(shard_dir(&data)).map(|d| d
+                .filter_map(|e| e.ok())
+                .map(|e| (e.file_name(), e.metadata().map(|m| m.len()).unwrap_or(0)))
+                .collect::<Vec<_>>())
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(tmp_files(&data), Vec::<String>::new());
+    let s = s.restart(libc::SIGKILL, 1, &["--snapshot-log-bytes", "65536"]);
+    let r = s.call("GET", "/api/tenants/t/documents/m", None);
+    let mut got: Vec<u64> = r.body["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|d| d["i"].as_u64().expect("i"))
+        .collect();
+    got.sort_unstable();
+    got.retain(|g| acked.contains(g));
+    assert_eq!(got, acked, "every acknowledged write survived");
+    drop(s);
+}
