@@ -39,6 +39,16 @@ pub struct Config {
     pub ws_write_timeout_ms: u64,
     /// Largest WebSocket message accepted from a client.
     pub ws_message_size_max: usize,
+    /// Payload bytes a WebSocket connection's outbox holds for a client that reads slowly.
+    pub ws_outbox_bytes_max: usize,
+    /// Subscriptions one WebSocket connection may hold.
+    pub ws_subscriptions_max: usize,
+    /// Open client connections, all shards together; past it new ones get `503` and close.
+    pub connections_max: usize,
+    /// Largest query result (a response body or one live result), in bytes.
+    pub result_bytes_max: usize,
+    /// Documents one query (or one page) may read to find its result.
+    pub query_docs_examined_max: usize,
     /// The deploy bearer token (`NIMBUS_DEPLOY_TOKEN` at startup); `None` disables deploys.
     pub deploy_token: Option<String>,
     /// An app directory to start with (`--app`), as generation 1.
@@ -91,6 +101,11 @@ impl Config {
             ws_handshake_timeout_ms: 10_000,
             ws_write_timeout_ms: 30_000,
             ws_message_size_max: 1 << 20,
+            ws_outbox_bytes_max: 32 << 20,
+            ws_subscriptions_max: 1000,
+            connections_max: 50_000,
+            result_bytes_max: 16 << 20,
+            query_docs_examined_max: 100_000,
             deploy_token: None,
             app_dir: None,
             accept_data_loss: false,

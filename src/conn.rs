@@ -29,6 +29,11 @@ const OUT_FLUSH_BYTES: usize = 256 * 1024;
 const BUFFER_KEEP_BYTES: usize = 1 << 20;
 /// Bytes read per read call at least.
 const READ_CHUNK: usize = 16 * 1024;
+/// A body's buffer grows by at most this much ahead of the bytes that arrived.
+const BODY_GROW_BYTES: usize = 256 * 1024;
+/// A refused request's body up to this size is read (and dropped) to keep the connection;
+/// a larger one closes it instead.
+const REFUSED_BODY_READ_MAX: u64 = 64 * 1024;
 /// How long, and how much, a closing connection keeps reading (and discarding) of what the
 /// client still sends, so that a client still writing a refused body reads the answer.
 const LINGER: Duration = Duration::from_secs(2);
@@ -45,8 +50,22 @@ struct Conn {
     busy: bool,
 }
 
+/// Answers a connection past `--connections-max` with a `503` and closes it.
+pub async fn refuse(shard: Rc<Shard>, mut stream: TcpStream) {
+    let (mut resp, mut out) = (Vec::new(), Vec::new());
+    let id = shard.request_id();
+    let e = Error::Unavailable(format!(
+        "the server holds its most connections ({}); retry later",
+        shard.config.connections_max
+    ));
+    finish(&shard, Err(e), None, &id, &mut resp, &mut out);
+    let _ = monoio::time::timeout(Duration::from_secs(1), stream.write_all(out)).await;
+    let _ = stream.shutdown().await;
+}
+
 /// Serves one accepted connection until it closes.
 pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
+    let _open = shard.open_conn();
     let mut conn = Conn {
         inbuf: Vec::with_capacity(READ_CHUNK),
         start: 0,
@@ -59,6 +78,8 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
     // carry the HTTP phase's (larger) state for its whole life.
     match Box::pin(conn.run(&shard, &mut stream)).await {
         Some((upgrade, leftover)) => {
+            // A WebSocket is not a request in progress: shutdown ends it its own way.
+            conn.set_busy(&shard, false);
             // The HTTP buffers are not needed by a WebSocket; an idle socket keeps only its own.
             drop(conn);
             Box::pin(crate::ws::session::serve(shard, stream, leftover, upgrade)).await
@@ -158,7 +179,13 @@ impl Conn {
             };
             head_deadline = None;
             self.set_busy(shard, true);
-            let body_len = match self.receive_body(shard, stream, &head, idle).await {
+            let refused = admit(shard, &head, &self.inbuf[self.start..self.start + head.len]).err();
+            if let Some(e) = refused.as_ref().filter(|_| !small_body(&head)) {
+                // Refused on its head: its body is not worth receiving (nor room made for it).
+                self.fail_early(shard, stream, e.clone(), idle).await;
+                return None;
+            }
+            let body_len = match self.receive_body(shard, stream, &head, idle, refused.is_none()).await {
                 Ok(Some(n)) => n,
                 Ok(None) => return None,
                 Err(e) => {
@@ -174,16 +201,25 @@ impl Conn {
                 _ => rest,
             };
             let mut upgrade = None;
-            let keep = respond(
-                shard,
-                &head,
-                head_bytes,
-                body,
-                &mut self.resp,
-                &mut self.out,
-                &mut upgrade,
-            )
-            .await;
+            let keep = match refused {
+                None => {
+                    respond(
+                        shard,
+                        &head,
+                        head_bytes,
+                        body,
+                        &mut self.resp,
+                        &mut self.out,
+                        &mut upgrade,
+                    )
+                    .await
+                }
+                Some(e) => {
+                    self.resp.clear();
+                    let id = shard.request_id();
+                    finish(shard, Err(e), Some(&head), &id, &mut self.resp, &mut self.out)
+                }
+            };
             self.start += total;
             if let Some(up) = upgrade {
                 write_switching(&mut self.out, &up.accept, !up.echo);
@@ -221,17 +257,19 @@ impl Conn {
     }
 
     /// Makes sure the whole body is buffered; returns its encoded length, or `None` if the
-    /// connection ended first.
+    /// connection ended first. The buffer grows as bytes arrive: a declared length is a
+    /// claim, not an allocation. `100 Continue` is sent only for an `admitted` request.
     async fn receive_body(
         &mut self,
         shard: &Shard,
         stream: &mut TcpStream,
         head: &Head,
         idle: Duration,
+        admitted: bool,
     ) -> Result<Option<usize>> {
         let size_max = shard.config.body_size_max;
         let continue_if_waiting = |conn: &mut Conn, need: usize| {
-            if head.expect_continue && conn.buffered() < need {
+            if admitted && head.expect_continue && conn.buffered() < need {
                 conn.out.extend_from_slice(CONTINUE);
             }
         };
@@ -250,7 +288,9 @@ impl Conn {
                     if !self.flush(stream, idle).await {
                         return Ok(None);
                     }
-                    let want = need - self.buffered();
+                    // Doubling as bytes arrive, so room is made only for what came.
+                    let grow = self.buffered().clamp(READ_CHUNK, BODY_GROW_BYTES);
+                    let want = (need - self.buffered()).min(grow);
                     if !self.read_more(stream, Instant::now() + idle, want).await {
                         return Ok(None);
                     }
@@ -262,10 +302,15 @@ impl Conn {
                 let mut decoder = ChunkedDecoder::default();
                 self.chunked.clear();
                 loop {
-                    let encoded = &self.inbuf[self.start + head.len..];
+                    let body_start = self.start + head.len;
+                    let encoded = &self.inbuf[body_start..];
                     if let Some(n) = decoder.feed(encoded, &mut self.chunked, size_max)? {
                         return Ok(Some(n));
                     }
+                    // What is decoded is dropped from the input, so chunk framing and
+                    // extensions cannot make it hold more than the body limit allows.
+                    let done = decoder.take_consumed();
+                    self.inbuf.drain(body_start..body_start + done);
                     if !self.flush(stream, idle).await {
                         return Ok(None);
                     }
@@ -314,6 +359,15 @@ impl Conn {
     }
 }
 
+/// Whether a body is small enough to read past when its request was refused.
+fn small_body(head: &Head) -> bool {
+    match head.body {
+        BodyKind::None => true,
+        BodyKind::Length(n) => n <= REFUSED_BODY_READ_MAX && !head.expect_continue,
+        BodyKind::Chunked => false,
+    }
+}
+
 /// Answers one request into `out`; returns whether the connection stays open.
 async fn respond(
     shard: &Shard,
@@ -333,14 +387,8 @@ async fn respond(
     finish(shard, result, Some(head), &request_id, resp, out)
 }
 
-/// `POST /api/admin/deploy`: its own two credentials (DEPLOYS), then shard 0 does the work.
-async fn deploy(
-    shard: &Shard,
-    head: &Head,
-    head_bytes: &[u8],
-    body: &mut [u8],
-    resp: &mut Vec<u8>,
-) -> Result<u16> {
+/// `POST /api/admin/deploy`'s own two credentials (DEPLOYS) and its method.
+fn admit_deploy(shard: &Shard, head: &Head, head_bytes: &[u8]) -> Result<()> {
     let Some(expected) = &shard.config.deploy_token else {
         return Err(Error::UnauthorizedBecause(
             "the deploy admin API is disabled; set NIMBUS_DEPLOY_TOKEN before starting the server"
@@ -361,9 +409,10 @@ async fn deploy(
         .as_ref()
         .is_some_and(|t| constant_time_eq(&head_bytes[t.clone()], shard.token.as_bytes()));
     if !admin_ok {
-        return Err(Error::UnauthorizedBecause(
-            "missing or invalid X-Nimbus-Admin-Token (the local admin token)".into(),
-        ));
+        return Err(Error::UnauthorizedBecause(format!(
+            "missing or invalid X-Nimbus-Admin-Token (the local admin token, in {})",
+            crate::auth::token_path(&shard.config.data_dir).display()
+        )));
     }
     if head.method != Method::Post {
         return Err(Error::MethodNotAllowed {
@@ -371,6 +420,11 @@ async fn deploy(
             allow: Route::Deploy.allow(),
         });
     }
+    Ok(())
+}
+
+/// `POST /api/admin/deploy`, admitted: shard 0 does the work.
+async fn deploy(shard: &Shard, body: &mut [u8], resp: &mut Vec<u8>) -> Result<u16> {
     let request = shard
         .parser
         .borrow_mut()
@@ -476,14 +530,10 @@ fn finish(
     keep_alive
 }
 
-async fn answer(
-    shard: &Shard,
-    head: &Head,
-    head_bytes: &[u8],
-    body: &mut [u8],
-    resp: &mut Vec<u8>,
-    upgrade_slot: &mut Option<Upgrade>,
-) -> Result<u16> {
+/// What the head alone decides, checked before any body is read or room made for it:
+/// the Origin rule (`403`), the credential (`401`, for every route but `/health`, so a
+/// `401` comes before any `404`), the route (`404`) and the method (`405`).
+fn admit(shard: &Shard, head: &Head, head_bytes: &[u8]) -> Result<()> {
     if let Some(origin) = &head.origin {
         if !origin_allowed(&head_bytes[origin.clone()], shard.port) {
             return Err(Error::Forbidden(format!(
@@ -493,27 +543,15 @@ async fn answer(
             )));
         }
     }
-    let target = std::str::from_utf8(&head_bytes[head.target.clone()])
-        .map_err(|_| Error::InvalidInput("request target is not UTF-8".into()))?;
+    let target = target_of(head, head_bytes)?;
     let path = path_of(target);
     #[cfg(feature = "autobahn")]
-    if path == "/" && head.upgrade_websocket && head.ws_version_13 {
-        if let Some(key) = &head.ws_key {
-            let accept = crate::ws::accept_key(&head_bytes[key.clone()]);
-            let conn = shard.new_conn_id();
-            *upgrade_slot = Some(Upgrade {
-                tenant: String::new(),
-                conn,
-                session_id: String::new(),
-                accept,
-                echo: true,
-            });
-            return Ok(101);
-        }
+    if echo_upgrade(head, path) {
+        return Ok(());
     }
     let found = route(path);
     if found == Some(Route::Deploy) {
-        return deploy(shard, head, head_bytes, body, resp).await;
+        return admit_deploy(shard, head, head_bytes);
     }
     if found != Some(Route::Health) {
         let token = shard.token.as_bytes();
@@ -541,6 +579,52 @@ async fn answer(
             method: method_text(),
             allow: found.allow(),
         });
+    }
+    Ok(())
+}
+
+fn target_of<'a>(head: &Head, head_bytes: &'a [u8]) -> Result<&'a str> {
+    std::str::from_utf8(&head_bytes[head.target.clone()])
+        .map_err(|_| Error::InvalidInput("request target is not UTF-8".into()))
+}
+
+/// Test builds: a WebSocket upgrade on `/` is the Autobahn echo endpoint.
+#[cfg(feature = "autobahn")]
+fn echo_upgrade(head: &Head, path: &str) -> bool {
+    path == "/" && head.upgrade_websocket && head.ws_version_13 && head.ws_key.is_some()
+}
+
+/// Answers an admitted request (see [`admit`]).
+async fn answer(
+    shard: &Shard,
+    head: &Head,
+    head_bytes: &[u8],
+    body: &mut [u8],
+    resp: &mut Vec<u8>,
+    upgrade_slot: &mut Option<Upgrade>,
+) -> Result<u16> {
+    let target = target_of(head, head_bytes)?;
+    let path = path_of(target);
+    #[cfg(feature = "autobahn")]
+    if echo_upgrade(head, path) {
+        if let Some(key) = &head.ws_key {
+            let accept = crate::ws::accept_key(&head_bytes[key.clone()]);
+            let conn = shard.new_conn_id();
+            *upgrade_slot = Some(Upgrade {
+                tenant: String::new(),
+                conn,
+                session_id: String::new(),
+                accept,
+                echo: true,
+            });
+            return Ok(101);
+        }
+    }
+    let Some(found) = route(path) else {
+        return Err(Error::Internal("an admitted request has no route".into()));
+    };
+    if found == Route::Deploy {
+        return deploy(shard, body, resp).await;
     }
     if found == Route::Ws {
         *upgrade_slot = Some(upgrade(shard, head, head_bytes, target).await?);

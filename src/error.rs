@@ -43,6 +43,10 @@ pub enum Error {
     Internal(String),
     /// A WebSocket protocol fault with its own code (`ws.handshake_timeout`, ...).
     Protocol { code: &'static str, message: String },
+    /// `400 op.limit_exceeded`: the request asks for more work or bytes than one request
+    /// may take (a bound that protects the other tenants of the shard); `remedy` says how
+    /// to ask instead (an index to declare, a limit, pagination).
+    LimitExceeded { what: String, remedy: String },
 }
 
 impl Error {
@@ -50,7 +54,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::InvalidInput(_) | Error::BadFraming(_) | Error::SchemaViolation { .. } => 400,
-            Error::Protocol { .. } => 400,
+            Error::Protocol { .. } | Error::LimitExceeded { .. } => 400,
             Error::HeadTooLarge { .. } => 431,
             Error::Unauthorized | Error::UnauthorizedBecause(_) => 401,
             Error::Forbidden(_) => 403,
@@ -80,6 +84,7 @@ impl Error {
             Error::Unavailable(_) => "service.unavailable",
             Error::Internal(_) => "service.internal",
             Error::Protocol { code, .. } => code,
+            Error::LimitExceeded { .. } => "op.limit_exceeded",
         }
     }
 
@@ -128,6 +133,18 @@ impl Error {
             Error::Internal(_) => {
                 "internal error; the operator can find it by its requestId".into()
             }
+            Error::LimitExceeded { what, .. } => what.clone(),
+        }
+    }
+
+    /// A result of `size` bytes where at most `size_max` are allowed.
+    pub fn result_too_large(size: usize, size_max: usize) -> Error {
+        Error::LimitExceeded {
+            what: format!(
+                "the result is {size} bytes, more than the {size_max} bytes one result may have"
+            ),
+            remedy: "Add a `limit` to the query, or read it in pages with `query/paginated`."
+                .into(),
         }
     }
 
@@ -157,15 +174,16 @@ impl Error {
         }
     }
 
-    fn remediation(&self) -> (&'static str, &'static str) {
-        match self {
+    fn remediation(&self) -> (&'static str, std::borrow::Cow<'_, str>) {
+        let (action, hint) = match self {
+            Error::LimitExceeded { remedy, .. } => return ("fix_request", remedy.as_str().into()),
             Error::UnauthorizedBecause(_) => (
                 "authenticate",
                 "Send the deploy token as `Authorization: Bearer` and the local admin token as `X-Nimbus-Admin-Token`.",
             ),
             Error::Unauthorized => (
                 "authenticate",
-                "Send the admin token as `Authorization: Bearer <token>` or `X-Nimbus-Admin-Token`.",
+                "Send the admin token as `Authorization: Bearer <token>` or `X-Nimbus-Admin-Token`: it is the `token` in <data-dir>/auth/token (the server names the file when it starts), which clients such as `nimbus deploy` read as NIMBUS_TOKEN.",
             ),
             Error::Unavailable(_) => ("retry", "Retry the request after a short delay."),
             Error::Internal(_) => {
@@ -176,7 +194,8 @@ impl Error {
                 "Call from a loopback origin on the server's port, or send no Origin header.",
             ),
             _ => ("fix_request", "Correct the request payload before retrying."),
-        }
+        };
+        (action, hint.into())
     }
 
     /// Appends `{"error": {...}}` to `out`.
@@ -201,7 +220,7 @@ impl Error {
         out.extend_from_slice(b",\"remediation\":{\"action\":");
         write_str(out, action);
         out.extend_from_slice(b",\"message\":");
-        write_str(out, hint);
+        write_str(out, &hint);
         out.extend_from_slice(b"}}}");
     }
 }
@@ -257,6 +276,7 @@ mod tests {
                 "op.payload_too_large",
             ),
             (Error::HeadTooLarge { size_max: 1 }, 431, "op.invalid_input"),
+            (Error::result_too_large(9, 1), 400, "op.limit_exceeded"),
             (Error::Internal("x".into()), 500, "service.internal"),
             (Error::Unavailable("x".into()), 503, "service.unavailable"),
         ];

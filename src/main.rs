@@ -78,6 +78,22 @@ struct StartArgs {
     /// Milliseconds after which a WebSocket client that does not accept a frame is cut off.
     #[arg(long, env = "NIMBUS_WS_WRITE_TIMEOUT_MS", default_value_t = 30_000)]
     ws_write_timeout_ms: u64,
+    /// Open client connections allowed, all shards together; past it, new ones get `503`.
+    #[arg(long, env = "NIMBUS_CONNECTIONS_MAX", default_value_t = 50_000)]
+    connections_max: usize,
+    /// Largest query result (response body or live result), in bytes.
+    #[arg(long, env = "NIMBUS_RESULT_BYTES_MAX", default_value_t = 16 << 20)]
+    result_bytes_max: usize,
+    /// Documents one query or page may read to find its result (past it: `400
+    /// op.limit_exceeded`, naming the index to declare).
+    #[arg(long, env = "NIMBUS_QUERY_DOCS_EXAMINED_MAX", default_value_t = 100_000)]
+    query_docs_examined_max: usize,
+    /// Bytes queued for a WebSocket client that reads slowly, at most.
+    #[arg(long, env = "NIMBUS_WS_OUTBOX_BYTES_MAX", default_value_t = 32 << 20)]
+    ws_outbox_bytes_max: usize,
+    /// Subscriptions one WebSocket connection may hold.
+    #[arg(long, env = "NIMBUS_WS_SUBSCRIPTIONS_MAX", default_value_t = 1000)]
+    ws_subscriptions_max: usize,
     /// Start with this app directory active (generation 1).
     #[arg(long)]
     app: Option<PathBuf>,
@@ -145,6 +161,11 @@ fn main() {
     config.ws_write_timeout_ms = args.ws_write_timeout_ms.max(1);
     config.app_dir = args.app;
     config.accept_data_loss = args.accept_data_loss;
+    config.connections_max = args.connections_max.max(1);
+    config.result_bytes_max = args.result_bytes_max.max(1024);
+    config.query_docs_examined_max = args.query_docs_examined_max.max(1);
+    config.ws_outbox_bytes_max = args.ws_outbox_bytes_max.max(64 * 1024);
+    config.ws_subscriptions_max = args.ws_subscriptions_max.max(1);
     config.deploy_token = std::env::var("NIMBUS_DEPLOY_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());

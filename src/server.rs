@@ -134,6 +134,10 @@ async fn shard_main(shard: Rc<Shard>, listener: TcpListener, ready: Ready) -> io
                 if shard.draining() {
                     continue; // Dropped: the server is stopping.
                 }
+                if shard.conns_full() {
+                    monoio::spawn(conn::refuse(shard.clone(), stream));
+                    continue;
+                }
                 monoio::spawn(conn::serve(shard.clone(), stream));
             }
             Err(_) if shard.draining() => {

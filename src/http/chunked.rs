@@ -68,8 +68,14 @@ fn parse_size(line: &[u8]) -> Result<u64, Error> {
 }
 
 impl ChunkedDecoder {
-    /// Decodes what it can of `input` (all body bytes received so far, from the start of
-    /// the body) into `out`. Returns `Ok(Some(n))` once the body is complete, `n` being the
+    /// Forgets the input decoded so far, which the caller drops from its buffer: the next
+    /// `feed` starts at what was not yet decoded. Returns how many bytes that was.
+    pub fn take_consumed(&mut self) -> usize {
+        std::mem::take(&mut self.consumed)
+    }
+
+    /// Decodes what it can of `input` (the body bytes received so far, from the start of
+    /// the body or from where the last [`ChunkedDecoder::take_consumed`] left off) into `out`. Returns `Ok(Some(n))` once the body is complete, `n` being the
     /// length of the encoded body; `Ok(None)` when more input is needed.
     pub fn feed(
         &mut self,
@@ -88,7 +94,8 @@ impl ChunkedDecoder {
                     self.consumed += end + 2;
                     if size == 0 {
                         self.state = State::Trailers;
-                    } else if out.len() as u64 + size > size_max {
+                    } else if size > size_max.saturating_sub(out.len() as u64) {
+                        // Compared without adding: a peer-chosen size must not wrap around.
                         return Err(Error::PayloadTooLarge {
                             size: None,
                             size_max,
@@ -141,6 +148,27 @@ impl ChunkedDecoder {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_chunk_size_near_u64_max_is_too_large_not_a_wrap_around() {
+        let mut d = ChunkedDecoder::default();
+        let mut out = vec![0u8; 10];
+        let r = d.feed(b"ffffffffffffffff\r\n", &mut out, 16 << 20);
+        assert!(matches!(r, Err(Error::PayloadTooLarge { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn decoded_input_can_be_dropped_between_feeds() {
+        let mut d = ChunkedDecoder::default();
+        let mut out = Vec::new();
+        let mut input = b"3;ext=long\r\nabc\r\n".to_vec();
+        assert!(d.feed(&input, &mut out, 100).expect("feed").is_none());
+        let done = d.take_consumed();
+        input.drain(..done);
+        input.extend_from_slice(b"2\r\nde\r\n0\r\n\r\n");
+        assert_eq!(d.feed(&input, &mut out, 100).expect("feed"), Some(input.len()));
+        assert_eq!(out, b"abcde");
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -63,24 +63,36 @@ fn after(order: &Order, cursor: &Cursor, doc: &Doc) -> bool {
     }
 }
 
-/// At most `limit` matching documents of `table` after `cursor`, in order, and how many
-/// documents were read to find them.
+/// What [`select`] found: the documents, how many it read, and whether it stopped at its
+/// budget of documents to read before the result was complete.
+type Selected<'a> = (Vec<&'a Doc>, usize, bool);
+
+/// At most `limit` matching documents of `table` after `cursor`, in order, reading at most
+/// `docs_max` documents to find them.
 fn select<'a>(
     table: Option<&'a Table>,
     query: &Query,
     plan: &mut Plan,
     cursor: Option<&Cursor>,
     limit: usize,
-) -> (Vec<&'a Doc>, usize) {
+    docs_max: usize,
+) -> Selected<'a> {
     let Some(table) = table else {
-        return (Vec::new(), 0);
+        return (Vec::new(), 0, false);
     };
     if limit == 0 {
-        return (Vec::new(), 0);
+        return (Vec::new(), 0, false);
     }
-    let mut examined = 0;
+    let examined = std::cell::Cell::new(0usize);
+    let cut = std::cell::Cell::new(false);
+    // Stops the walk before the document past the budget is read.
+    let within = |_: &&Doc| {
+        let ok = examined.get() < docs_max;
+        cut.set(!ok);
+        ok
+    };
     let keep = |d: &&Doc| {
-        examined += 1;
+        examined.set(examined.get() + 1);
         matches(d, &query.filters) && cursor.is_none_or(|c| after(&query.order, c, d))
     };
     let desc = query.order.desc;
@@ -90,7 +102,7 @@ fn select<'a>(
                 plan.seek(c, desc);
             }
             if plan.lower >= plan.upper {
-                return (Vec::new(), 0);
+                return (Vec::new(), 0, false);
             }
             let range = ix.entries.range::<[u8], _>((
                 Bound::Included(&plan.lower[..]),
@@ -113,9 +125,10 @@ fn select<'a>(
         },
         None => Box::new(table.docs.values()),
     };
+    let docs = docs.take_while(within);
     if plan.ordered {
         let hits = docs.filter(keep).take(limit).collect();
-        return (hits, examined);
+        return (hits, examined.get(), cut.get());
     }
     let field = query.order.field.as_deref();
     let mut hits: Vec<Keyed> = docs
@@ -128,7 +141,8 @@ fn select<'a>(
         hits.truncate(limit);
     }
     hits.sort_unstable_by(by);
-    (hits.into_iter().map(|(_, d)| d).collect(), examined)
+    let n = examined.get();
+    (hits.into_iter().map(|(_, d)| d).collect(), n, cut.get())
 }
 
 /// The documents a query read and returned, and the plan that read them.
@@ -138,30 +152,41 @@ pub struct Answer<'a> {
     pub more: bool,
     pub plan: Plan,
     pub examined: usize,
+    /// The walk stopped at its budget of documents to read: `docs` is incomplete.
+    pub cut: bool,
 }
 
 /// Runs a query: every match in order, up to its `limit`.
 pub fn run<'a>(table: Option<&'a Table>, query: &Query) -> Answer<'a> {
+    run_within(table, query, usize::MAX)
+}
+
+/// Runs a query reading at most `docs_max` documents (see [`Answer::cut`]).
+pub fn run_within<'a>(table: Option<&'a Table>, query: &Query, docs_max: usize) -> Answer<'a> {
     let mut plan = choose(table, query);
     let limit = query.limit.unwrap_or(usize::MAX);
-    let (docs, examined) = select(table, query, &mut plan, None, limit);
+    let (docs, examined, cut) = select(table, query, &mut plan, None, limit, docs_max);
     Answer {
         docs,
         more: false,
         plan,
         examined,
+        cut,
     }
 }
 
-/// One page: up to `page_size` matches after `cursor`, and whether more follow.
+/// One page: up to `page_size` matches after `cursor`, and whether more follow, reading at
+/// most `docs_max` documents.
 pub fn page<'a>(
     table: Option<&'a Table>,
     query: &Query,
     cursor: Option<&Cursor>,
     page_size: usize,
+    docs_max: usize,
 ) -> Answer<'a> {
     let mut plan = choose(table, query);
-    let (mut docs, examined) = select(table, query, &mut plan, cursor, page_size.saturating_add(1));
+    let limit = page_size.saturating_add(1);
+    let (mut docs, examined, cut) = select(table, query, &mut plan, cursor, limit, docs_max);
     let more = docs.len() > page_size;
     docs.truncate(page_size);
     Answer {
@@ -169,7 +194,42 @@ pub fn page<'a>(
         more,
         plan,
         examined,
+        cut,
     }
+}
+
+/// What to say when a query read too many documents: the index that would serve it.
+pub fn index_hint(query: &Query) -> String {
+    let mut fields: Vec<&str> = Vec::new();
+    let eqs = query.filters.iter().filter(|f| f.op == FilterOp::Eq);
+    let ranges = query
+        .filters
+        .iter()
+        .filter(|f| !matches!(f.op, FilterOp::Eq | FilterOp::Neq));
+    for f in eqs.chain(ranges.take(1)) {
+        if !fields.contains(&f.field.as_str()) {
+            fields.push(&f.field);
+        }
+    }
+    if let Some(o) = query.order.field.as_deref() {
+        if !fields.contains(&o) {
+            fields.push(o);
+        }
+    }
+    let user: Vec<&str> = fields.into_iter().filter(|f| !f.starts_with('_')).collect();
+    if user.is_empty() {
+        return format!(
+            "Add a `limit`, or read table `{}` in pages with `query/paginated`.",
+            query.table
+        );
+    }
+    format!(
+        "Declare an index on [{}] in the schema of table `{}` (PUT …/schema/{}), so the query \
+         reads only its matches; or add a `limit`, or read it in pages.",
+        user.iter().map(|f| format!("\"{f}\"")).collect::<Vec<_>>().join(", "),
+        query.table,
+        query.table
+    )
 }
 
 fn choose(table: Option<&Table>, query: &Query) -> Plan {
@@ -269,7 +329,7 @@ mod tests {
             let mut walked = Vec::new();
             let mut cursor: Option<Cursor> = None;
             loop {
-                let Answer { docs, more, .. } = page(Some(&t), &q, cursor.as_ref(), size);
+                let Answer { docs, more, .. } = page(Some(&t), &q, cursor.as_ref(), size, usize::MAX);
                 walked.extend(docs.iter().map(|d| d.id));
                 match docs.last() {
                     Some(last) if more => cursor = Some(Cursor::at(&q.order, last)),
@@ -326,7 +386,7 @@ mod tests {
             let mut walked = Vec::new();
             let mut cursor: Option<Cursor> = None;
             loop {
-                let a = page(Some(&indexed), &q, cursor.as_ref(), size);
+                let a = page(Some(&indexed), &q, cursor.as_ref(), size, usize::MAX);
                 walked.extend(a.docs.iter().map(|d| d.id));
                 match a.docs.last() {
                     Some(last) if a.more => cursor = Some(Cursor::at(&q.order, last)),

@@ -9,7 +9,7 @@ mod eval;
 mod plan;
 
 pub use cursor::Cursor;
-pub use eval::{matches, page, run, Answer};
+pub use eval::{index_hint, matches, page, run, run_within, Answer};
 pub use plan::Plan;
 
 use crate::error::{Error, Result};

@@ -5,8 +5,11 @@
 //! in progress or an answer not yet written: a write being answered has its commit made
 //! durable first, as always. Connections answer what they are doing and then close. Idle
 //! keep-alive connections hold no request, so they are simply closed when the process ends.
+//!
+//! Also the count of open connections, for `--connections-max`.
 
 use super::Shard;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// How long a stopping shard waits for the requests in progress.
@@ -18,6 +21,20 @@ impl Shard {
     /// Remembers the listening socket, to shut it down when the server stops.
     pub fn set_listener_fd(&self, fd: i32) {
         self.listener_fd.set(fd);
+    }
+
+    /// Counts an open connection until the guard is dropped.
+    pub fn open_conn(self: &Rc<Self>) -> OpenConn {
+        self.open_conns.set(self.open_conns.get() + 1);
+        OpenConn {
+            shard: self.clone(),
+        }
+    }
+
+    /// Whether this shard holds its share of `--connections-max`.
+    pub fn conns_full(&self) -> bool {
+        let share = self.config.connections_max.div_ceil(self.mesh.cores());
+        self.open_conns.get() as usize >= share
     }
 
     /// Whether the server is stopping: connections close after their current answer.
@@ -62,5 +79,17 @@ impl Shard {
                 self.busy_conns.get()
             );
         }
+    }
+}
+
+/// An open connection, counted while it lives.
+pub struct OpenConn {
+    shard: Rc<Shard>,
+}
+
+impl Drop for OpenConn {
+    fn drop(&mut self) {
+        let n = self.shard.open_conns.get();
+        self.shard.open_conns.set(n.saturating_sub(1));
     }
 }

@@ -22,15 +22,57 @@ fn write_id(out: &mut Vec<u8>, id: DocId) {
     out.extend_from_slice(b"\"}");
 }
 
-fn write_docs<'a>(out: &mut Vec<u8>, docs: impl IntoIterator<Item = &'a Doc>) {
+/// Writes `{"data":[…]`; refused once it would pass `bytes_max` (checked as it goes, so
+/// an oversized answer is never built whole).
+fn write_docs<'a>(
+    out: &mut Vec<u8>,
+    docs: impl IntoIterator<Item = &'a Doc>,
+    bytes_max: usize,
+) -> Result<()> {
+    let start = out.len();
     out.extend_from_slice(b"{\"data\":[");
     for (n, d) in docs.into_iter().enumerate() {
+        if out.len() - start + d.json().len() > bytes_max {
+            let seen = out.len() - start + d.json().len();
+            out.truncate(start);
+            return Err(Error::result_too_large(seen, bytes_max));
+        }
         if n > 0 {
             out.push(b',');
         }
         out.extend_from_slice(d.json());
     }
     out.push(b']');
+    Ok(())
+}
+
+/// How much one request may read and answer (`--query-docs-examined-max`,
+/// `--result-bytes-max`): bounds that keep one tenant's request from stalling the others
+/// of its shard.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub docs_examined_max: usize,
+    pub result_bytes_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            docs_examined_max: usize::MAX,
+            result_bytes_max: usize::MAX,
+        }
+    }
+}
+
+/// The refusal of a query that read its whole budget of documents.
+fn too_much_read(query: &Query, limits: Limits) -> Error {
+    Error::LimitExceeded {
+        what: format!(
+            "the query would read more than {} documents of table `{}`, the most one request may read",
+            limits.docs_examined_max, query.table
+        ),
+        remedy: query::index_hint(query),
+    }
 }
 
 /// Appends `,"plan":{…}` when the query asked for it.
@@ -56,6 +98,8 @@ pub struct State {
     pub sessions: Sessions,
     /// Tenants deleted by the last op (their processes are stopped by the shard).
     pub deleted: Vec<String>,
+    /// How much one request may read and answer.
+    pub limits: Limits,
 }
 
 impl State {
@@ -69,6 +113,7 @@ impl State {
             timers,
             sessions,
             deleted,
+            limits,
         } = self;
         (
             Committer {
@@ -78,6 +123,7 @@ impl State {
                 ended,
                 sessions,
                 deleted,
+                limits: *limits,
             },
             timers,
         )
@@ -92,6 +138,7 @@ struct Committer<'a> {
     ended: &'a mut Vec<ConnRef>,
     sessions: &'a mut Sessions,
     deleted: &'a mut Vec<String>,
+    limits: Limits,
 }
 
 /// Checks a change, logs it, applies it, and lets live queries see it; returns its sequence
@@ -180,10 +227,21 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
         }
         Op::List { tenant, table } => {
             let t = c.store.tenant(&tenant)?;
+            let docs = t.table(&table).map_or(0, |t| t.docs.len());
+            if docs > c.limits.docs_examined_max {
+                return Err(Error::LimitExceeded {
+                    what: format!(
+                        "table `{table}` holds {docs} documents, more than one request may read ({})",
+                        c.limits.docs_examined_max
+                    ),
+                    remedy: format!("Read table `{table}` in pages with `query/paginated`."),
+                });
+            }
             write_docs(
                 out,
                 t.table(&table).into_iter().flat_map(|t| t.docs.values()),
-            );
+                c.limits.result_bytes_max,
+            )?;
             out.push(b'}');
             Ok((200, 0))
         }
@@ -226,8 +284,11 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
         }
         Op::Query { tenant, query } => {
             let table = c.store.tenant(&tenant)?.table(&query.table);
-            let answer = query::run(table, &query);
-            write_docs(out, answer.docs.iter().copied());
+            let answer = query::run_within(table, &query, c.limits.docs_examined_max);
+            if answer.cut {
+                return Err(too_much_read(&query, c.limits));
+            }
+            write_docs(out, answer.docs.iter().copied(), c.limits.result_bytes_max)?;
             write_plan(out, table, &query, &answer);
             out.push(b'}');
             Ok((200, 0))
@@ -242,14 +303,24 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
             let cursor = after
                 .map(|c| Cursor::decode(&c, &query.order))
                 .transpose()?;
-            let answer = query::page(table, &query, cursor.as_ref(), page_size);
+            let limits = c.limits;
+            let answer = query::page(
+                table,
+                &query,
+                cursor.as_ref(),
+                page_size,
+                limits.docs_examined_max,
+            );
+            if answer.cut {
+                return Err(too_much_read(&query, limits));
+            }
             let more = answer.more;
             let next = answer
                 .docs
                 .last()
                 .filter(|_| more)
                 .map(|d| Cursor::at(&query.order, d));
-            write_docs(out, answer.docs.iter().copied());
+            write_docs(out, answer.docs.iter().copied(), limits.result_bytes_max)?;
             write_plan(out, table, &query, &answer);
             out.extend_from_slice(b",\"next_cursor\":");
             match next {

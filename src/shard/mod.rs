@@ -207,6 +207,8 @@ pub struct Shard {
     /// Connections with a request in progress or an answer not yet written.
     busy_conns: Cell<u32>,
     listener_fd: Cell<i32>,
+    /// Open client connections (HTTP and WebSocket) on this shard.
+    open_conns: Cell<u32>,
 }
 
 fn run_guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -227,6 +229,10 @@ impl Shard {
         log: Log,
         wal: Wal,
     ) -> Shard {
+        let limits = exec::Limits {
+            docs_examined_max: config.query_docs_examined_max,
+            result_bytes_max: config.result_bytes_max,
+        };
         Shard {
             id,
             config,
@@ -241,6 +247,7 @@ impl Shard {
                 log,
                 subs: Default::default(),
                 ended: Vec::new(),
+                limits,
             }),
             wal,
             snapshotting: Cell::new(false),
@@ -256,6 +263,7 @@ impl Shard {
             draining: Cell::new(false),
             busy_conns: Cell::new(0),
             listener_fd: Cell::new(-1),
+            open_conns: Cell::new(0),
         }
     }
 

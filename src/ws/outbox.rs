@@ -1,10 +1,13 @@
 //! A connection's outbound queue: what the writer task sends, in order.
 //!
-//! Bounded by construction: live-query results are queued at most [`RESULTS_PER_SUB_MAX`]
-//! times per subscription (past that, a newer result replaces the newest one still waiting,
-//! so a reader that keeps up sees every version and a slow one always ends on the latest
-//! state), and other frames (replies, errors, pongs) are capped; a client that makes the cap
-//! overflow without reading is cut off.
+//! Bounded in bytes and in frames: live-query results are queued at most
+//! [`RESULTS_PER_SUB_MAX`] times per subscription, and only while the queue holds less than
+//! its byte limit; past either, a newer result replaces the newest one still waiting, so a
+//! reader that keeps up sees every version and a slow one always ends on the latest state.
+//! A subscription with nothing waiting whose result would pass the byte limit, or a client
+//! that lets other frames (replies, errors) pile up past their cap, is cut off. The reader
+//! stops reading client frames while the writer is behind ([`Outbox::room`]), so a ping
+//! flood is answered pong for ping, at the pace the client reads them.
 
 use crate::subs::Delivery;
 use std::cell::{Cell, RefCell};
@@ -40,11 +43,13 @@ struct SubInfo {
 }
 
 /// The queue, shared (`Rc`) by the connection's reader, its writer, and the shard.
-#[derive(Default)]
 pub struct Outbox {
     queue: RefCell<VecDeque<Out>>,
     subs: RefCell<hashbrown::HashMap<u32, SubInfo>>,
     others: Cell<usize>,
+    /// Payload bytes queued, and the most allowed.
+    bytes: Cell<usize>,
+    bytes_max: usize,
     /// A close frame is queued: nothing more is accepted.
     closing: Cell<bool>,
     /// The reader should stop (set with `closing`, or when the writer fails).
@@ -53,7 +58,54 @@ pub struct Outbox {
     reader: RefCell<Option<Waker>>,
 }
 
+impl Default for Outbox {
+    fn default() -> Outbox {
+        Outbox::new(16 << 20)
+    }
+}
+
+fn size_of(item: &Out) -> usize {
+    match item {
+        Out::Text(b) | Out::Binary(b) | Out::Pong(b) => b.len(),
+        Out::Result { delivery, .. } => delivery.data.len(),
+        Out::Close { .. } => 0,
+    }
+}
+
 impl Outbox {
+    /// An empty queue that holds at most `bytes_max` bytes of payloads.
+    pub fn new(bytes_max: usize) -> Outbox {
+        Outbox {
+            queue: RefCell::default(),
+            subs: RefCell::default(),
+            others: Cell::new(0),
+            bytes: Cell::new(0),
+            bytes_max,
+            closing: Cell::new(false),
+            ended: Cell::new(false),
+            writer: RefCell::default(),
+            reader: RefCell::default(),
+        }
+    }
+
+    /// Subscriptions open on this connection.
+    pub fn sub_count(&self) -> usize {
+        self.subs.borrow().len()
+    }
+
+    /// Bytes of payload waiting.
+    pub fn bytes(&self) -> usize {
+        self.bytes.get()
+    }
+
+    fn add_bytes(&self, n: usize) {
+        self.bytes.set(self.bytes.get() + n);
+    }
+
+    fn sub_bytes(&self, n: usize) {
+        self.bytes.set(self.bytes.get().saturating_sub(n));
+    }
+
     fn wake_writer(&self) {
         if let Some(w) = self.writer.borrow_mut().take() {
             w.wake();
@@ -94,18 +146,44 @@ impl Outbox {
             return false;
         }
         self.others.set(self.others.get() + 1);
+        self.add_bytes(size_of(&item));
         self.queue.borrow_mut().push_back(item);
         self.wake_writer();
         true
     }
 
-    /// Queues a pong.
+    /// Queues a pong. The reader waits for [`Outbox::room`] before reading the next frame,
+    /// so the cap is reached only by a client that stopped reading; then the newest pong
+    /// waiting answers for the pings before it, as RFC 6455 §5.5.3 allows.
     pub fn push_pong(&self, payload: Vec<u8>) {
-        if !self.closing.get() && self.others.get() < OTHER_FRAMES_MAX {
-            self.others.set(self.others.get() + 1);
-            self.queue.borrow_mut().push_back(Out::Pong(payload));
-            self.wake_writer();
+        if self.closing.get() {
+            return;
         }
+        let mut q = self.queue.borrow_mut();
+        if self.others.get() >= OTHER_FRAMES_MAX {
+            if let Some(Out::Pong(p)) = q.iter_mut().rev().find(|o| matches!(o, Out::Pong(_))) {
+                let (old, new) = (p.len(), payload.len());
+                *p = payload;
+                self.sub_bytes(old);
+                self.add_bytes(new);
+            }
+            return;
+        }
+        self.others.set(self.others.get() + 1);
+        self.add_bytes(payload.len());
+        q.push_back(Out::Pong(payload));
+        drop(q);
+        self.wake_writer();
+    }
+
+    /// Resolves when the writer has caught up enough for the reader to take the next
+    /// client frame (or the connection ended).
+    pub fn room(&self) -> Room<'_> {
+        Room { outbox: self }
+    }
+
+    fn has_room(&self) -> bool {
+        self.others.get() < OTHER_FRAMES_MAX / 2
     }
 
     /// Queues a close frame (after what is queued) and ends the connection.
@@ -133,9 +211,15 @@ impl Outbox {
     /// Ends a subscription; its queued result, if any, is dropped. `false` if unknown.
     pub fn remove_sub(&self, sub: u32) -> bool {
         let known = self.subs.borrow_mut().remove(&sub).is_some();
-        self.queue
-            .borrow_mut()
-            .retain(|o| !matches!(o, Out::Result { sub: s, .. } if *s == sub));
+        let mut dropped = 0;
+        self.queue.borrow_mut().retain(|o| match o {
+            Out::Result { sub: s, delivery } if *s == sub => {
+                dropped += delivery.data.len();
+                false
+            }
+            _ => true,
+        });
+        self.sub_bytes(dropped);
         known
     }
 
@@ -155,17 +239,39 @@ impl Outbox {
             }
             info.version = Some(delivery.version);
         }
+        let new = delivery.data.len();
         let mut q = self.queue.borrow_mut();
         let mut waiting = q.iter_mut().filter_map(|o| match o {
             Out::Result { sub: s, delivery } if *s == sub => Some(delivery),
             _ => None,
         });
-        if let Some(newest) = waiting.by_ref().nth(RESULTS_PER_SUB_MAX - 1) {
-            *waiting.last().unwrap_or(newest) = delivery;
+        let full = self.bytes.get() + new > self.bytes_max;
+        let newest = if full {
+            waiting.last()
+        } else {
+            match waiting.by_ref().nth(RESULTS_PER_SUB_MAX - 1) {
+                Some(first) => Some(waiting.last().unwrap_or(first)),
+                None => None,
+            }
+        };
+        if let Some(slot) = newest {
+            let old = slot.data.len();
+            *slot = delivery;
+            drop(q);
+            self.sub_bytes(old);
+            self.add_bytes(new);
+            return;
+        }
+        if full && self.bytes.get() > 0 {
+            drop(q);
+            // Nothing of this subscription waits, and its result does not fit beside what
+            // does: the client reads far slower than its results change.
+            self.close(1008, "the client reads too slowly");
             return;
         }
         q.push_back(Out::Result { sub, delivery });
         drop(q);
+        self.add_bytes(new);
         self.wake_writer();
     }
 
@@ -177,8 +283,14 @@ impl Outbox {
     /// Takes the next frame if one waits.
     pub fn try_next(&self) -> Option<Out> {
         let item = self.queue.borrow_mut().pop_front()?;
+        self.sub_bytes(size_of(&item));
         if matches!(item, Out::Text(_) | Out::Binary(_) | Out::Pong(_)) {
             self.others.set(self.others.get().saturating_sub(1));
+            if self.has_room() {
+                if let Some(w) = self.reader.borrow_mut().take() {
+                    w.wake();
+                }
+            }
         }
         Some(item)
     }
@@ -221,6 +333,22 @@ impl Future for Next<'_> {
             return Poll::Ready(None);
         }
         *o.writer.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// Future of [`Outbox::room`].
+pub struct Room<'a> {
+    outbox: &'a Outbox,
+}
+
+impl Future for Room<'_> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.outbox.ended.get() || self.outbox.has_room() {
+            return Poll::Ready(());
+        }
+        *self.outbox.reader.borrow_mut() = Some(cx.waker().clone());
         Poll::Pending
     }
 }
@@ -280,6 +408,26 @@ mod tests {
         assert_eq!(o.len(), 1);
         o.push_result(1, d(2000, "[x]"));
         assert_eq!(o.len(), 1, "results of an ended subscription are dropped");
+    }
+
+    #[test]
+    fn the_queue_is_bounded_in_bytes_and_keeps_the_latest() {
+        let o = Outbox::new(1000);
+        o.add_sub(1, b"1".to_vec());
+        o.add_sub(2, b"2".to_vec());
+        let big = |v| {
+            Arc::new(Delivery {
+                data: vec![b'x'; 400].into(),
+                version: v,
+            })
+        };
+        o.push_result(1, big(1));
+        o.push_result(1, big(2));
+        o.push_result(1, big(3)); // past the limit: replaces version 2
+        assert_eq!((o.len(), o.bytes()), (2, 800));
+        o.push_result(2, big(4)); // nothing of sub 2 waits and it does not fit: cut off
+        assert!(o.is_ended());
+        assert!(o.bytes() <= 1000);
     }
 
     #[test]

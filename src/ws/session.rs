@@ -46,7 +46,7 @@ pub fn fatal(shard: &Shard, outbox: &Outbox, e: &Error, close_code: u16) {
 /// Serves a connection whose upgrade was answered; `leftover` are bytes read past the
 /// upgrade request.
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream, leftover: Vec<u8>, up: Upgrade) {
-    let outbox = Rc::new(Outbox::default());
+    let outbox = Rc::new(Outbox::new(shard.config.ws_outbox_bytes_max));
     shard.register_conn(up.conn, outbox.clone());
     if !up.echo {
         outbox.push_text(frames::hello(&up.session_id));
@@ -195,6 +195,9 @@ async fn read_loop<S: AsyncRead + Unpin>(
         scratch: Vec::new(),
     };
     loop {
+        // Client frames wait while the writer is behind: pings, requests and their answers
+        // go at the pace the client reads.
+        outbox.room().await;
         let read = reader.next(sock);
         let event = if state.hello_done {
             match race(read, outbox.ended()).await {
@@ -297,10 +300,25 @@ async fn handle_text(shard: &Shard, outbox: &Outbox, up: &Upgrade, state: &mut S
                     return outbox.push_text(frames::op_error(&request_id, &e, trace.as_str()));
                 }
             };
+            let max = shard.config.ws_subscriptions_max;
+            if outbox.sub_count() >= max {
+                let e = Error::LimitExceeded {
+                    what: format!("this connection holds {max} subscriptions, the most allowed"),
+                    remedy: "unsubscribe from queries no longer needed, or open another connection"
+                        .into(),
+                };
+                return outbox.push_text(frames::op_error(&request_id, &e, trace.as_str()));
+            }
             let sub = state.next_sub;
             state.next_sub += 1;
             outbox.add_sub(sub, request_id.clone());
             match shard.subscribe(&up.tenant, me, sub, query).await {
+                Ok(first) if first.data.len() > shard.config.result_bytes_max => {
+                    outbox.remove_sub(sub);
+                    shard.unsubscribe(&up.tenant, me, sub);
+                    let e = Error::result_too_large(first.data.len(), shard.config.result_bytes_max);
+                    frames::op_error(&request_id, &e, trace.as_str())
+                }
                 Ok(first) => {
                     outbox.push_result(sub, first);
                     return true;

@@ -1,0 +1,361 @@
+//! Input an attacker would send, through real sockets: each answered in the error envelope,
+//! the server serving on afterwards, and the memory it makes the server hold bounded
+//! (resident memory measured before and after).
+
+mod common;
+
+use common::{read_response, TestServer};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+const MIB: u64 = 1024;
+
+/// Resident memory after the shards had a moment to hand freed memory back.
+fn settled_rss(s: &TestServer) -> u64 {
+    std::thread::sleep(Duration::from_millis(400));
+    s.rss_kib()
+}
+
+fn still_serving(s: &TestServer) {
+    assert_eq!(s.call("GET", "/health", None).status, 200);
+    assert_eq!(s.call("GET", "/api/tenants", None).status, 200);
+}
+
+#[test]
+fn a_chunk_size_that_overflows_is_413_and_nothing_after_it_is_held() {
+    let s = TestServer::start(1);
+    let before = settled_rss(&s);
+    let mut c = s.raw();
+    let head = format!(
+        "POST /api/tenants HTTP/1.1\r\nHost: x\r\n{}Transfer-Encoding: chunked\r\n\r\n\
+         ffffffffffffffff\r\n",
+        s.auth_header()
+    );
+    c.write_all(head.as_bytes()).expect("head");
+    let junk = vec![b'a'; 1 << 20];
+    for _ in 0..64 {
+        if c.write_all(&junk).is_err() {
+            break; // The server stopped reading: good.
+        }
+    }
+    let (status, _, body) = read_response(&mut c).expect("an answer");
+    assert_eq!(status, 413);
+    let v: Value = serde_json::from_slice(&body).expect("envelope");
+    assert_eq!(v["error"]["code"], "op.payload_too_large");
+    let after = settled_rss(&s);
+    assert!(after < before + 16 * MIB, "RSS {before} → {after} KiB");
+    still_serving(&s);
+}
+
+#[test]
+fn chunk_extensions_do_not_make_the_input_buffer_hold_more_than_the_body_limit() {
+    let s = TestServer::start_with(1, &["--body-size-max", "65536"]);
+    s.create_tenant("t");
+    let before = settled_rss(&s);
+    let mut c = s.raw();
+    let head = format!(
+        "POST /api/tenants/t/documents HTTP/1.1\r\nHost: x\r\n{}Transfer-Encoding: chunked\r\n\r\n",
+        s.auth_header()
+    );
+    c.write_all(head.as_bytes()).expect("head");
+    let body = json!({"table": "m", "fields": {"pad": "y".repeat(8000)}}).to_string();
+    let ext = format!(";{}", "e".repeat(3000));
+    // 8 KiB of JSON as 1-byte chunks with 3 KB extensions each: 24 MB encoded.
+    let mut encoded = Vec::new();
+    for b in body.bytes() {
+        encoded.extend_from_slice(format!("1{ext}\r\n").as_bytes());
+        encoded.push(b);
+        encoded.extend_from_slice(b"\r\n");
+        if encoded.len() > 1 << 20 {
+            c.write_all(&encoded).expect("chunks");
+            encoded.clear();
+        }
+    }
+    encoded.extend_from_slice(b"0\r\n\r\n");
+    c.write_all(&encoded).expect("last chunk");
+    let (status, _, _) = read_response(&mut c).expect("an answer");
+    assert_eq!(status, 201, "decoded, the body is well under the limit");
+    let after = settled_rss(&s);
+    assert!(after < before + 12 * MIB, "RSS {before} → {after} KiB");
+    still_serving(&s);
+}
+
+#[test]
+fn declared_bodies_are_not_reserved_before_the_credential_is_checked() {
+    let s = TestServer::start(1);
+    let before = settled_rss(&s);
+    let mut conns = Vec::new();
+    for _ in 0..500 {
+        let mut c = s.raw();
+        c.write_all(
+            b"POST /api/tenants HTTP/1.1\r\nHost: x\r\nContent-Length: 16000000\r\n\r\n{",
+        )
+        .expect("send");
+        conns.push(c);
+    }
+    for c in conns.iter_mut() {
+        let (status, _, _) = read_response(c).expect("an answer");
+        assert_eq!(status, 401);
+    }
+    let during = s.rss_kib();
+    assert!(during < before + 64 * MIB, "RSS {before} → {during} KiB");
+    // With the credential, a body is received as it arrives: one byte holds kilobytes.
+    let mut authed = Vec::new();
+    for _ in 0..300 {
+        let mut c = s.raw();
+        let head = format!(
+            "POST /api/tenants HTTP/1.1\r\nHost: x\r\n{}Content-Length: 16000000\r\n\r\n{{",
+            s.auth_header()
+        );
+        c.write_all(head.as_bytes()).expect("send");
+        authed.push(c);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let held = s.rss_kib();
+    assert!(held < before + 96 * MIB, "RSS {before} → {held} KiB with 300 half-sent bodies");
+    drop(authed);
+    still_serving(&s);
+}
+
+#[test]
+fn connections_past_the_cap_are_refused_politely() {
+    let s = TestServer::start_with(1, &["--connections-max", "4"]);
+    let held: Vec<TcpStream> = (0..4).map(|_| s.raw()).collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut extra = s.raw();
+    let (status, head, body) = read_response(&mut extra).expect("a 503");
+    assert_eq!(status, 503, "{head}");
+    let v: Value = serde_json::from_slice(&body).expect("envelope");
+    assert_eq!(v["error"]["code"], "service.unavailable");
+    assert_eq!(v["error"]["retryable"], true);
+    drop(held);
+    std::thread::sleep(Duration::from_millis(100));
+    still_serving(&s);
+}
+
+#[test]
+fn one_large_response_does_not_stay_with_its_keep_alive_connection() {
+    let s = TestServer::start_with(1, &["--result-bytes-max", "67108864"]);
+    s.create_tenant("t");
+    s.insert_many("t", "m", 4000, |i| json!({"i": i, "pad": "z".repeat(10_000)}));
+    let before = settled_rss(&s);
+    let mut c = s.raw();
+    let req = format!(
+        "GET /api/tenants/t/documents/m HTTP/1.1\r\nHost: x\r\n{}\r\n",
+        s.auth_header()
+    );
+    c.write_all(req.as_bytes()).expect("send");
+    let (status, _, body) = read_response(&mut c).expect("answer");
+    assert_eq!(status, 200);
+    assert!(body.len() > 40_000_000);
+    drop(body);
+    // The connection stays open and idle.
+    let after = settled_rss(&s);
+    assert!(after < before + 16 * MIB, "RSS {before} → {after} KiB");
+    c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").expect("again");
+    assert_eq!(read_response(&mut c).expect("answer").0, 200);
+}
+
+#[test]
+fn a_result_over_the_limit_is_refused_with_a_remedy() {
+    let s = TestServer::start_with(1, &["--result-bytes-max", "100000"]);
+    s.create_tenant("t");
+    s.insert_many("t", "m", 100, |i| json!({"i": i, "pad": "z".repeat(2000)}));
+    for (method, path, body) in [
+        ("GET", "/api/tenants/t/documents/m", None),
+        ("POST", "/api/tenants/t/query", Some(r#"{"table":"m","filters":[]}"#)),
+    ] {
+        let r = s.call(method, path, body);
+        common::assert_error(&r, 400, "op.limit_exceeded");
+        let hint = r.body["error"]["remediation"]["message"].as_str().expect("hint");
+        assert!(hint.contains("limit") && hint.contains("pages"), "{hint}");
+    }
+    let r = s.call("POST", "/api/tenants/t/query", Some(r#"{"table":"m","filters":[],"limit":10}"#));
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn a_query_that_would_read_too_much_names_the_index_to_declare() {
+    let s = TestServer::start_with(1, &["--query-docs-examined-max", "500"]);
+    s.create_tenant("t");
+    s.insert_many("t", "m", 1200, |i| json!({"i": i, "kind": if i % 2 == 0 { "a" } else { "b" }}));
+    let q = json!({"table": "m", "filters": [{"field": "kind", "op": "eq", "value": "a"}],
+                   "order": {"field": "i", "direction": "desc"}, "limit": 5});
+    let r = s.call("POST", "/api/tenants/t/query", Some(&q.to_string()));
+    common::assert_error(&r, 400, "op.limit_exceeded");
+    let hint = r.body["error"]["remediation"]["message"].as_str().expect("hint");
+    assert!(hint.contains(r#"["kind", "i"]"#), "{hint}");
+    // Listing the whole table is refused the same way; a page is not.
+    common::assert_error(&s.call("GET", "/api/tenants/t/documents/m", None), 400, "op.limit_exceeded");
+    let page = json!({"query": {"table": "m", "filters": []}, "page_size": 100});
+    let r = s.call("POST", "/api/tenants/t/query/paginated", Some(&page.to_string()));
+    assert_eq!(r.status, 200);
+    // Declared, the index serves the query within the bound.
+    let schema = json!({"table": "m", "fields": [], "indexes": [{"name": "by_kind_i", "fields": ["kind", "i"]}]});
+    assert_eq!(s.call("PUT", "/api/tenants/t/schema/m", Some(&schema.to_string())).status, 204);
+    let t0 = std::time::Instant::now();
+    loop {
+        let r = s.call("POST", "/api/tenants/t/query", Some(&q.to_string()));
+        if r.status == 200 {
+            assert_eq!(r.body["data"].as_array().expect("data").len(), 5);
+            break;
+        }
+        assert!(t0.elapsed().as_secs() < 10, "{r:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    still_serving(&s);
+}
+
+/// A WebSocket client speaking raw frames, so a test can stop reading at will.
+struct RawWs(TcpStream);
+
+impl RawWs {
+    fn open(s: &TestServer, tenant: &str) -> RawWs {
+        let mut c = s.raw();
+        let req = format!(
+            "GET /ws?tenant_id={tenant} HTTP/1.1\r\nHost: x\r\n{}Upgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: nimbus.v2\r\n\r\n",
+            s.auth_header()
+        );
+        c.write_all(req.as_bytes()).expect("upgrade");
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            c.read_exact(&mut b).expect("101");
+            head.push(b[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"));
+        let mut ws = RawWs(c);
+        ws.send(0x1, br#"{"type":"client_hello","protocol":"nimbus.v2"}"#);
+        ws
+    }
+
+    fn send(&mut self, op: u8, payload: &[u8]) {
+        let mut f = vec![0x80 | op];
+        match payload.len() {
+            n if n < 126 => f.push(0x80 | n as u8),
+            n if n < 65536 => {
+                f.push(0x80 | 126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                f.push(0x80 | 127);
+                f.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        let mask = [1u8, 2, 3, 4];
+        f.extend_from_slice(&mask);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.0.write_all(&f).expect("frame");
+    }
+
+    /// The next text frame's JSON (server frames are unmasked).
+    fn recv(&mut self) -> Option<Value> {
+        loop {
+            let mut h = [0u8; 2];
+            self.0.read_exact(&mut h).ok()?;
+            let len = match h[1] & 0x7f {
+                126 => {
+                    let mut l = [0u8; 2];
+                    self.0.read_exact(&mut l).ok()?;
+                    u16::from_be_bytes(l) as usize
+                }
+                127 => {
+                    let mut l = [0u8; 8];
+                    self.0.read_exact(&mut l).ok()?;
+                    u64::from_be_bytes(l) as usize
+                }
+                n => n as usize,
+            };
+            let mut p = vec![0u8; len];
+            self.0.read_exact(&mut p).ok()?;
+            match h[0] & 0x0f {
+                0x1 => return serde_json::from_slice(&p).ok(),
+                0x8 => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// Reads frames until one of `type`.
+    fn until(&mut self, kind: &str) -> Value {
+        loop {
+            let v = self.recv().unwrap_or_else(|| panic!("closed before a {kind}"));
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_subscriber_that_never_reads_holds_a_bounded_outbox() {
+    let s = TestServer::start_with(1, &["--ws-outbox-bytes-max", "4194304"]);
+    s.create_tenant("t");
+    s.insert_many("t", "m", 1500, |i| json!({"i": i, "pad": "w".repeat(2000)}));
+    let mut ws = RawWs::open(&s, "t");
+    for r in 1..=2 {
+        ws.send(0x1, format!(r#"{{"type":"subscribe","request_id":{r},"query":{{"table":"m","filters":[]}}}}"#).as_bytes());
+    }
+    let before = settled_rss(&s);
+    // Every insert makes a new 3 MB result for each subscription; the client reads none.
+    for i in 0..40 {
+        s.insert("t", "m", json!({"more": i}));
+    }
+    let after = settled_rss(&s);
+    assert!(after < before + 48 * MIB, "RSS {before} → {after} KiB");
+    still_serving(&s);
+}
+
+#[test]
+fn subscriptions_per_connection_are_capped() {
+    let s = TestServer::start_with(1, &["--ws-subscriptions-max", "20"]);
+    s.create_tenant("t");
+    let mut ws = RawWs::open(&s, "t");
+    for r in 1..=21 {
+        ws.send(0x1, format!(r#"{{"type":"subscribe","request_id":{r},"query":{{"table":"m","filters":[],"limit":1}}}}"#).as_bytes());
+    }
+    for _ in 1..=20 {
+        ws.until("subscription_result");
+    }
+    let e = ws.until("op.error");
+    assert_eq!(e["request_id"], 21);
+    assert_eq!(e["error"]["code"], "op.limit_exceeded");
+    // The connection goes on.
+    ws.send(0x1, br#"{"type":"mutate","request_id":99,"mutation":{"type":"insert","table":"m","fields":{"x":1}}}"#);
+    assert_eq!(ws.until("op.result")["request_id"], 99);
+}
+
+#[test]
+fn a_ping_flood_gets_a_pong_for_every_ping_it_reads() {
+    let s = TestServer::start(1);
+    s.create_tenant("t");
+    let mut ws = RawWs::open(&s, "t");
+    let pings = 10_000;
+    let mut writer = ws.0.try_clone().expect("clone");
+    let sender = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for i in 0..pings {
+            let p = format!("{i:05}");
+            all.extend_from_slice(&[0x89, 0x80 | p.len() as u8, 0, 0, 0, 0]);
+            all.extend_from_slice(p.as_bytes());
+        }
+        writer.write_all(&all).expect("pings");
+    });
+    let mut pongs = 0;
+    let mut h = [0u8; 2];
+    while pongs < pings {
+        ws.0.read_exact(&mut h).expect("frame");
+        let mut p = vec![0u8; (h[1] & 0x7f) as usize];
+        ws.0.read_exact(&mut p).expect("payload");
+        if h[0] & 0x0f == 0xA {
+            assert_eq!(p, format!("{pongs:05}").as_bytes(), "in order, none skipped");
+            pongs += 1;
+        }
+    }
+    sender.join().expect("sender");
+    still_serving(&s);
+}
