@@ -6,6 +6,7 @@
 #
 #   loadtest/run.sh                          # the full run (about 8 minutes on 2 cores)
 #   DURATION=3s BIG_DOCS=100000 loadtest/run.sh   # a quick one
+#   loadtest/run.sh hol                      # head-of-line: light requests beside heavy queries
 #
 # Knobs (environment): DURATION (per load run, default 5s), ROUNDS (3; medians are quoted),
 # CONCURRENCY ("64 256"),
@@ -34,4 +35,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 cargo build --release --quiet --bin nimbus --example loadtool --example fanout
 echo "this disk: $(python3 loadtest/fsync_rate.py "${TMPDIR:-/tmp}" 2) append+fdatasync rounds/s from one writer" >&2
+if [ "${1:-}" = hol ]; then
+  exec python3 loadtest/hol.py
+fi
 exec python3 loadtest/rig.py

@@ -185,7 +185,10 @@ impl Conn {
                 self.fail_early(shard, stream, e.clone(), idle).await;
                 return None;
             }
-            let body_len = match self.receive_body(shard, stream, &head, idle, refused.is_none()).await {
+            let body_len = match self
+                .receive_body(shard, stream, &head, idle, refused.is_none())
+                .await
+            {
                 Ok(Some(n)) => n,
                 Ok(None) => return None,
                 Err(e) => {
@@ -217,7 +220,14 @@ impl Conn {
                 Some(e) => {
                     self.resp.clear();
                     let id = shard.request_id();
-                    finish(shard, Err(e), Some(&head), &id, &mut self.resp, &mut self.out)
+                    finish(
+                        shard,
+                        Err(e),
+                        Some(&head),
+                        &id,
+                        &mut self.resp,
+                        &mut self.out,
+                    )
                 }
             };
             self.start += total;

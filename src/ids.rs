@@ -98,10 +98,12 @@ impl IdGen {
     pub fn next(&mut self, now_ms: u64) -> DocId {
         let random = ulid::Ulid::new().random();
         let fresh = ((now_ms as u128) << 80) | random;
+        // Saturating: client-chosen ids are kept a day from the end of time
+        // ([`check_client_id`]), so the space above `last` never runs out.
         let id = if fresh > self.last {
             fresh
         } else {
-            self.last + 1
+            self.last.saturating_add(1)
         };
         self.last = id;
         DocId(id)
@@ -113,15 +115,43 @@ impl IdGen {
     }
 
     /// Makes sure later ids sort after `id` (an id taken from a client or a replay).
+    /// Client ids pass [`check_client_id`] first.
     pub fn observe(&mut self, id: DocId) {
         self.last = self.last.max(id.0);
     }
+}
+
+/// How far ahead of now a client-chosen id's time part may be.
+pub const CLIENT_ID_AHEAD_MS: u64 = 24 * 3600 * 1000;
+
+/// A client may choose a document's id, but not one dated far in the future: every later
+/// id of the tenant must sort after it, and one at the top of the id space (e.g.
+/// `7zzzzzzzzzzzzzzzzzzzzzzzzz`) would leave no room for any.
+pub fn check_client_id(id: DocId, now_ms: u64) -> Result<(), String> {
+    if id.millis() > now_ms.saturating_add(CLIENT_ID_AHEAD_MS) {
+        return Err(format!(
+            "document id `{id}` is dated more than a day ahead of now; choose an id whose time \
+             part is not in the future, or let the server choose one"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn an_id_at_the_top_of_the_space_is_refused_and_the_generator_never_wraps() {
+        let top = DocId::parse("7zzzzzzzzzzzzzzzzzzzzzzzzz").expect("valid");
+        assert!(check_client_id(top, 1_800_000_000_000).is_err());
+        let now = DocId(1_800_000_000_000u128 << 80);
+        assert!(check_client_id(now, 1_800_000_000_000).is_ok());
+        let mut g = IdGen::default();
+        g.observe(top);
+        assert_eq!(g.next(1).0, u128::MAX, "saturates, never wraps to 0");
+    }
 
     #[test]
     fn names() {

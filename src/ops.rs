@@ -351,14 +351,28 @@ fn command_and_env(v: &Value) -> Result<CommandEnv> {
             .collect::<Result<_>>()?,
         _ => return Err(bad("`command` is required: a non-empty array of strings")),
     };
+    if command.iter().any(|a| a.contains('\0')) {
+        return Err(bad("`command` arguments must not contain NUL"));
+    }
     let env = match v.get("env") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Object(o)) => o
             .iter()
             .map(|(k, v)| {
-                v.as_str()
-                    .map(|s| (k.to_string(), s.to_string()))
-                    .ok_or_else(|| bad("`env` values must be strings"))
+                // What execve can carry: `NAME=value` with no `=` in the name, no NUL.
+                if k.is_empty() || k.contains('=') || k.contains('\0') {
+                    return Err(bad(format!(
+                        "invalid `env` name `{}`: names are non-empty, without `=` or NUL",
+                        k.escape_debug()
+                    )));
+                }
+                match v.as_str() {
+                    Some(s) if s.contains('\0') => {
+                        Err(bad(format!("`env` value of `{k}` contains NUL")))
+                    }
+                    Some(s) => Ok((k.to_string(), s.to_string())),
+                    None => Err(bad("`env` values must be strings")),
+                }
             })
             .collect::<Result<_>>()?,
         Some(_) => return Err(bad("`env` must be an object of strings")),

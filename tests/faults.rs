@@ -433,7 +433,9 @@ fn tmp_files(data: &Path) -> Vec<String> {
 #[test]
 fn a_full_disk_leaves_no_snapshot_tmp_and_writes_resume_once_space_is_freed() {
     let Some(disk) = SmallDisk::mount(6) else {
-        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root); the full-disk case is untested");
+        eprintln!(
+            "SKIPPED: cannot mount a tmpfs here (needs root); the full-disk case is untested"
+        );
         return;
     };
     let data = disk.0.join("data");
@@ -460,9 +462,16 @@ fn a_full_disk_leaves_no_snapshot_tmp_and_writes_resume_once_space_is_freed() {
         assert!(i < 10_000, "the disk never filled");
     }
     // Reads go on; whatever a snapshot left behind is gone.
-    assert_eq!(s.call("GET", "/api/tenants/t/documents/m", None).status, 200);
+    assert_eq!(
+        s.call("GET", "/api/tenants/t/documents/m", None).status,
+        200
+    );
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    assert_eq!(tmp_files(&data), Vec::<String>::new(), "no .tmp left on a full disk");
+    assert_eq!(
+        tmp_files(&data),
+        Vec::<String>::new(),
+        "no .tmp left on a full disk"
+    );
     let at_full = files(&data, "snapshot-");
     std::fs::remove_file(&filler).expect("free space");
     // Writes resume without a restart (the log writer retries at most every second).

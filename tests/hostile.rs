@@ -30,7 +30,7 @@ fn a_chunk_size_that_overflows_is_413_and_nothing_after_it_is_held() {
     let mut c = s.raw();
     let head = format!(
         "POST /api/tenants HTTP/1.1\r\nHost: x\r\n{}Transfer-Encoding: chunked\r\n\r\n\
-         ffffffffffffffff\r\n",
+         1\r\na\r\nffffffffffffffff\r\n",
         s.auth_header()
     );
     c.write_all(head.as_bytes()).expect("head");
@@ -73,12 +73,16 @@ fn chunk_extensions_do_not_make_the_input_buffer_hold_more_than_the_body_limit()
             encoded.clear();
         }
     }
-    encoded.extend_from_slice(b"0\r\n\r\n");
-    c.write_all(&encoded).expect("last chunk");
+    c.write_all(&encoded).expect("chunks");
+    // All but the last chunk are in: what does the server hold for them?
+    let during = settled_rss(&s);
+    assert!(
+        during < before + 12 * MIB,
+        "RSS {before} → {during} KiB mid-body"
+    );
+    c.write_all(b"0\r\n\r\n").expect("last chunk");
     let (status, _, _) = read_response(&mut c).expect("an answer");
     assert_eq!(status, 201, "decoded, the body is well under the limit");
-    let after = settled_rss(&s);
-    assert!(after < before + 12 * MIB, "RSS {before} → {after} KiB");
     still_serving(&s);
 }
 
@@ -89,10 +93,8 @@ fn declared_bodies_are_not_reserved_before_the_credential_is_checked() {
     let mut conns = Vec::new();
     for _ in 0..500 {
         let mut c = s.raw();
-        c.write_all(
-            b"POST /api/tenants HTTP/1.1\r\nHost: x\r\nContent-Length: 16000000\r\n\r\n{",
-        )
-        .expect("send");
+        c.write_all(b"POST /api/tenants HTTP/1.1\r\nHost: x\r\nContent-Length: 16000000\r\n\r\n{")
+            .expect("send");
         conns.push(c);
     }
     for c in conns.iter_mut() {
@@ -114,7 +116,10 @@ fn declared_bodies_are_not_reserved_before_the_credential_is_checked() {
     }
     std::thread::sleep(Duration::from_millis(500));
     let held = s.rss_kib();
-    assert!(held < before + 96 * MIB, "RSS {before} → {held} KiB with 300 half-sent bodies");
+    assert!(
+        held < before + 96 * MIB,
+        "RSS {before} → {held} KiB with 300 half-sent bodies"
+    );
     drop(authed);
     still_serving(&s);
 }
@@ -139,7 +144,12 @@ fn connections_past_the_cap_are_refused_politely() {
 fn one_large_response_does_not_stay_with_its_keep_alive_connection() {
     let s = TestServer::start_with(1, &["--result-bytes-max", "67108864"]);
     s.create_tenant("t");
-    s.insert_many("t", "m", 4000, |i| json!({"i": i, "pad": "z".repeat(10_000)}));
+    s.insert_many(
+        "t",
+        "m",
+        4000,
+        |i| json!({"i": i, "pad": "z".repeat(10_000)}),
+    );
     let before = settled_rss(&s);
     let mut c = s.raw();
     let req = format!(
@@ -154,7 +164,8 @@ fn one_large_response_does_not_stay_with_its_keep_alive_connection() {
     // The connection stays open and idle.
     let after = settled_rss(&s);
     assert!(after < before + 16 * MIB, "RSS {before} → {after} KiB");
-    c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").expect("again");
+    c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("again");
     assert_eq!(read_response(&mut c).expect("answer").0, 200);
 }
 
@@ -165,14 +176,24 @@ fn a_result_over_the_limit_is_refused_with_a_remedy() {
     s.insert_many("t", "m", 100, |i| json!({"i": i, "pad": "z".repeat(2000)}));
     for (method, path, body) in [
         ("GET", "/api/tenants/t/documents/m", None),
-        ("POST", "/api/tenants/t/query", Some(r#"{"table":"m","filters":[]}"#)),
+        (
+            "POST",
+            "/api/tenants/t/query",
+            Some(r#"{"table":"m","filters":[]}"#),
+        ),
     ] {
         let r = s.call(method, path, body);
         common::assert_error(&r, 400, "op.limit_exceeded");
-        let hint = r.body["error"]["remediation"]["message"].as_str().expect("hint");
+        let hint = r.body["error"]["remediation"]["message"]
+            .as_str()
+            .expect("hint");
         assert!(hint.contains("limit") && hint.contains("pages"), "{hint}");
     }
-    let r = s.call("POST", "/api/tenants/t/query", Some(r#"{"table":"m","filters":[],"limit":10}"#));
+    let r = s.call(
+        "POST",
+        "/api/tenants/t/query",
+        Some(r#"{"table":"m","filters":[],"limit":10}"#),
+    );
     assert_eq!(r.status, 200);
 }
 
@@ -180,21 +201,40 @@ fn a_result_over_the_limit_is_refused_with_a_remedy() {
 fn a_query_that_would_read_too_much_names_the_index_to_declare() {
     let s = TestServer::start_with(1, &["--query-docs-examined-max", "500"]);
     s.create_tenant("t");
-    s.insert_many("t", "m", 1200, |i| json!({"i": i, "kind": if i % 2 == 0 { "a" } else { "b" }}));
+    s.insert_many(
+        "t",
+        "m",
+        1200,
+        |i| json!({"i": i, "kind": if i % 2 == 0 { "a" } else { "b" }}),
+    );
     let q = json!({"table": "m", "filters": [{"field": "kind", "op": "eq", "value": "a"}],
                    "order": {"field": "i", "direction": "desc"}, "limit": 5});
     let r = s.call("POST", "/api/tenants/t/query", Some(&q.to_string()));
     common::assert_error(&r, 400, "op.limit_exceeded");
-    let hint = r.body["error"]["remediation"]["message"].as_str().expect("hint");
+    let hint = r.body["error"]["remediation"]["message"]
+        .as_str()
+        .expect("hint");
     assert!(hint.contains(r#"["kind", "i"]"#), "{hint}");
     // Listing the whole table is refused the same way; a page is not.
-    common::assert_error(&s.call("GET", "/api/tenants/t/documents/m", None), 400, "op.limit_exceeded");
+    common::assert_error(
+        &s.call("GET", "/api/tenants/t/documents/m", None),
+        400,
+        "op.limit_exceeded",
+    );
     let page = json!({"query": {"table": "m", "filters": []}, "page_size": 100});
-    let r = s.call("POST", "/api/tenants/t/query/paginated", Some(&page.to_string()));
+    let r = s.call(
+        "POST",
+        "/api/tenants/t/query/paginated",
+        Some(&page.to_string()),
+    );
     assert_eq!(r.status, 200);
     // Declared, the index serves the query within the bound.
     let schema = json!({"table": "m", "fields": [], "indexes": [{"name": "by_kind_i", "fields": ["kind", "i"]}]});
-    assert_eq!(s.call("PUT", "/api/tenants/t/schema/m", Some(&schema.to_string())).status, 204);
+    assert_eq!(
+        s.call("PUT", "/api/tenants/t/schema/m", Some(&schema.to_string()))
+            .status,
+        204
+    );
     let t0 = std::time::Instant::now();
     loop {
         let r = s.call("POST", "/api/tenants/t/query", Some(&q.to_string()));
@@ -283,7 +323,9 @@ impl RawWs {
     /// Reads frames until one of `type`.
     fn until(&mut self, kind: &str) -> Value {
         loop {
-            let v = self.recv().unwrap_or_else(|| panic!("closed before a {kind}"));
+            let v = self
+                .recv()
+                .unwrap_or_else(|| panic!("closed before a {kind}"));
             if v["type"] == kind {
                 return v;
             }
@@ -298,7 +340,13 @@ fn a_subscriber_that_never_reads_holds_a_bounded_outbox() {
     s.insert_many("t", "m", 1500, |i| json!({"i": i, "pad": "w".repeat(2000)}));
     let mut ws = RawWs::open(&s, "t");
     for r in 1..=2 {
-        ws.send(0x1, format!(r#"{{"type":"subscribe","request_id":{r},"query":{{"table":"m","filters":[]}}}}"#).as_bytes());
+        ws.send(
+            0x1,
+            format!(
+                r#"{{"type":"subscribe","request_id":{r},"query":{{"table":"m","filters":[]}}}}"#
+            )
+            .as_bytes(),
+        );
     }
     let before = settled_rss(&s);
     // Every insert makes a new 3 MB result for each subscription; the client reads none.
@@ -352,7 +400,11 @@ fn a_ping_flood_gets_a_pong_for_every_ping_it_reads() {
         let mut p = vec![0u8; (h[1] & 0x7f) as usize];
         ws.0.read_exact(&mut p).expect("payload");
         if h[0] & 0x0f == 0xA {
-            assert_eq!(p, format!("{pongs:05}").as_bytes(), "in order, none skipped");
+            assert_eq!(
+                p,
+                format!("{pongs:05}").as_bytes(),
+                "in order, none skipped"
+            );
             pongs += 1;
         }
     }

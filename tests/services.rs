@@ -354,3 +354,63 @@ fn errors_isolation_and_tenant_deletion() {
     );
     assert!(eventually(2, || zombies_of(s.pid()) == 0), "zombies left");
 }
+
+#[test]
+fn a_restarted_service_keeps_its_last_exit_visible() {
+    let s = TestServer::start(1);
+    s.create_tenant("t");
+    create(
+        &s,
+        "t",
+        json!({"name": "flaky", "command": ["sh", "-c", "sleep 0.3; exit 4"], "restart": "on-failure"}),
+    );
+    act(&s, "t", "flaky", "start");
+    assert!(eventually(10, || {
+        let v = get(&s, "t", "flaky");
+        v["state"] == "running" && v["restarts"].as_u64().unwrap_or(0) >= 1
+    }));
+    let v = get(&s, "t", "flaky");
+    assert_eq!(v["exit_code"].as_i64(), Some(4), "{v}");
+    assert!(v["exited_at"].as_u64().is_some(), "{v}");
+    act(&s, "t", "flaky", "stop");
+}
+
+#[test]
+fn service_files_are_private_and_env_names_are_checked() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = TestServer::start(1);
+    s.create_tenant("t");
+    create(
+        &s,
+        "t",
+        json!({"name": "quiet", "command": ["sh", "-c", "echo hi"]}),
+    );
+    act(&s, "t", "quiet", "start");
+    let dir = s.data_dir.join("tenants/t/services/quiet");
+    assert!(eventually(5, || dir.join("stdout.log").exists()));
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("stdout.log")), 0o600);
+    assert_eq!(mode(&dir.join("stderr.log")), 0o600);
+    for env in [
+        json!({"A=B": "x"}),
+        json!({"": "x"}),
+        json!({"A\u{0}": "x"}),
+        json!({"A": "x\u{0}y"}),
+    ] {
+        for (path, body) in [
+            (
+                "/api/tenants/t/services",
+                json!({"name": "bad", "command": ["true"], "env": env}),
+            ),
+            (
+                "/api/tenants/t/sandboxes",
+                json!({"command": ["true"], "env": env}),
+            ),
+        ] {
+            let r = s.call("POST", path, Some(&body.to_string()));
+            common::assert_error(&r, 400, "op.invalid_input");
+        }
+    }
+}

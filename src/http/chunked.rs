@@ -165,7 +165,10 @@ mod tests {
         let done = d.take_consumed();
         input.drain(..done);
         input.extend_from_slice(b"2\r\nde\r\n0\r\n\r\n");
-        assert_eq!(d.feed(&input, &mut out, 100).expect("feed"), Some(input.len()));
+        assert_eq!(
+            d.feed(&input, &mut out, 100).expect("feed"),
+            Some(input.len())
+        );
         assert_eq!(out, b"abcde");
     }
 

@@ -105,6 +105,24 @@ fn has_token(v: &[u8], token: &str) -> bool {
         .any(|t| trim(t).eq_ignore_ascii_case(token.as_bytes()))
 }
 
+/// The path and query of a request target: an absolute-form target
+/// (`http://host:port/path?q`, which RFC 9112 §3.2.2 says a server must accept) is read as
+/// its origin form (`/path?q`).
+fn origin_form(target: &str) -> &str {
+    let lower = |n: usize| target.get(..n).map(str::to_ascii_lowercase);
+    let rest = if lower(7).as_deref() == Some("http://") {
+        &target[7..]
+    } else if lower(8).as_deref() == Some("https://") {
+        &target[8..]
+    } else {
+        return target;
+    };
+    match rest.find(['/', '?']) {
+        Some(at) => &rest[at..],
+        None => &rest[rest.len()..],
+    }
+}
+
 /// Parses the head at the start of `buf`: `Ok(None)` when more bytes are needed.
 pub fn parse_head(buf: &[u8], head_size_max: usize) -> Result<Option<Head>, Error> {
     let too_large = Error::HeadTooLarge {
@@ -125,10 +143,19 @@ pub fn parse_head(buf: &[u8], head_size_max: usize) -> Result<Option<Head>, Erro
     let (Some(method), Some(path), Some(minor)) = (req.method, req.path, req.version) else {
         return Err(framing("malformed request line"));
     };
+    // httparse takes a bare LF as a line end; a proxy in front may not, and the two would
+    // then disagree on where headers (and bodies) end.
+    if buf[..len]
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || buf[i - 1] != b'\r'))
+    {
+        return Err(framing("bare LF in the request head (lines end with CRLF)"));
+    }
     let mut head = Head {
         method: Method::parse(method),
         method_text: range_of(buf, method.as_bytes()),
-        target: range_of(buf, path.as_bytes()),
+        target: range_of(buf, origin_form(path).as_bytes()),
         minor,
         body: BodyKind::None,
         keep_alive: minor >= 1,
@@ -203,6 +230,10 @@ pub fn parse_head(buf: &[u8], head_size_max: usize) -> Result<Option<Head>, Erro
                 head.credential = head.admin_token.clone();
             }
         } else if name.eq_ignore_ascii_case("origin") {
+            // Which of two would count is not for the server to guess.
+            if head.origin.is_some() {
+                return Err(framing("more than one Origin header"));
+            }
             head.origin = Some(range_of(buf, trim(v)));
         } else if name.eq_ignore_ascii_case("host") {
             hosts += 1;
@@ -248,6 +279,24 @@ mod tests {
     }
 
     #[test]
+    fn an_absolute_form_target_is_read_as_its_path() {
+        for (raw, want) in [
+            (
+                "GET http://h:8080/api/x?y=1 HTTP/1.1\r\nHost: h\r\n\r\n",
+                "/api/x?y=1",
+            ),
+            (
+                "GET HTTPS://h/health HTTP/1.1\r\nHost: h\r\n\r\n",
+                "/health",
+            ),
+            ("GET /plain HTTP/1.1\r\nHost: h\r\n\r\n", "/plain"),
+        ] {
+            let h = parse(raw).expect("ok").expect("complete");
+            assert_eq!(&raw[h.target.clone()], want);
+        }
+    }
+
+    #[test]
     fn partial_is_not_an_error() {
         assert!(matches!(parse("GET / HTTP/1.1\r\nHost: a\r\n"), Ok(None)));
     }
@@ -264,6 +313,9 @@ mod tests {
             "GET / HTTP/1.1\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
             "GET / HTTP/1.1\r\nHost : a\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\nX-Smuggled: 1\r\n\r\n",
+            "GET / HTTP/1.1\nHost: a\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nOrigin: http://a\r\nOrigin: http://b\r\n\r\n",
         ];
         for raw in bad {
             assert!(matches!(parse(raw), Err(Error::BadFraming(_))), "{raw:?}");

@@ -2,6 +2,7 @@
 //! supervisor): started, restarted by policy with backoff, stopped with SIGTERM then SIGKILL.
 
 use crate::json::{write_str, write_u64};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -93,7 +94,9 @@ pub struct Service {
     pub child: Option<Child>,
     pub pid: Option<u32>,
     pub started_at: Option<u64>,
+    /// The last run's exit code, kept while the next run goes (with [`Service::exited_at`]).
     pub exit_code: Option<i32>,
+    pub exited_at: Option<u64>,
     pub restarts: u64,
     /// The API asked for it to run (restarts follow the policy only then).
     pub wanted: bool,
@@ -120,6 +123,7 @@ impl Service {
             pid: None,
             started_at: None,
             exit_code: None,
+            exited_at: None,
             restarts: 0,
             wanted: false,
             restart_at: None,
@@ -135,11 +139,16 @@ impl Service {
         self.restart_at = None;
         self.kill_at = None;
         let started = (|| -> std::io::Result<Child> {
-            std::fs::create_dir_all(&self.dir)?;
+            // Private to the server's user, like the rest of the data directory.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.dir)?;
             let log = |name: &str| {
                 std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
+                    .mode(0o600)
                     .open(self.dir.join(name))
             };
             let (program, args) = self
@@ -173,12 +182,12 @@ impl Service {
                 self.child = Some(child);
                 self.state = RunState::Running;
                 self.started_at = Some(now);
-                self.exit_code = None;
             }
             Err(e) => {
                 let _ = std::fs::write(self.dir.join("stderr.log"), format!("cannot start: {e}\n"));
                 self.state = RunState::Failed;
                 self.exit_code = Some(127);
+                self.exited_at = Some(now);
                 self.pid = None;
             }
         }
@@ -217,6 +226,7 @@ impl Service {
                 self.child = None;
                 self.pid = None;
                 self.exit_code = status.code().or(status.signal().map(|s| 128 + s));
+                self.exited_at = Some(now);
                 let stopping = self.kill_at.take().is_some() || !self.wanted;
                 self.state = if stopping {
                     RunState::Stopped
@@ -272,6 +282,11 @@ impl Service {
         out.extend_from_slice(b",\"exit_code\":");
         match self.exit_code {
             Some(c) => crate::json::write_i64(out, i64::from(c)),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"exited_at\":");
+        match self.exited_at {
+            Some(t) => write_u64(out, t),
             None => out.extend_from_slice(b"null"),
         }
         out.extend_from_slice(b",\"restarts\":");

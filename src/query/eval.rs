@@ -226,7 +226,10 @@ pub fn index_hint(query: &Query) -> String {
     format!(
         "Declare an index on [{}] in the schema of table `{}` (PUT …/schema/{}), so the query \
          reads only its matches; or add a `limit`, or read it in pages.",
-        user.iter().map(|f| format!("\"{f}\"")).collect::<Vec<_>>().join(", "),
+        user.iter()
+            .map(|f| format!("\"{f}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
         query.table,
         query.table
     )

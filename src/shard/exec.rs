@@ -206,7 +206,10 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
             let t = c.store.tenant_mut(&tenant)?;
             // A client-chosen id keeps its own time part; `_creationTime` is now.
             let (id, at_ms) = match id {
-                Some(id) => (id, now),
+                Some(id) => {
+                    crate::ids::check_client_id(id, now).map_err(Error::InvalidInput)?;
+                    (id, now)
+                }
                 None => {
                     let id = t.ids.next(now);
                     (id, id.millis())
@@ -559,7 +562,10 @@ fn resolve_effect(
     let effect = match m.clone() {
         Mutation::Insert { table, id, fields } => {
             let (id, at_ms) = match id {
-                Some(id) => (id, now),
+                Some(id) => {
+                    crate::ids::check_client_id(id, now)?;
+                    (id, now)
+                }
                 None => {
                     let id = store
                         .tenant_mut(tenant)

@@ -316,7 +316,8 @@ async fn handle_text(shard: &Shard, outbox: &Outbox, up: &Upgrade, state: &mut S
                 Ok(first) if first.data.len() > shard.config.result_bytes_max => {
                     outbox.remove_sub(sub);
                     shard.unsubscribe(&up.tenant, me, sub);
-                    let e = Error::result_too_large(first.data.len(), shard.config.result_bytes_max);
+                    let e =
+                        Error::result_too_large(first.data.len(), shard.config.result_bytes_max);
                     frames::op_error(&request_id, &e, trace.as_str())
                 }
                 Ok(first) => {
