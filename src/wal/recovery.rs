@@ -328,9 +328,7 @@ pub fn open_all(
     opts: Options,
     owner: impl Fn(&str) -> usize,
 ) -> io::Result<Vec<Recovered>> {
-    let base = data_dir.join("shards");
-    let next = data_dir.join("shards.next");
-    let old = data_dir.join("shards.old");
+    let (base, next, old) = layout(data_dir);
     if !base.exists() && next.exists() {
         std::fs::rename(&next, &base)?;
     }
@@ -378,6 +376,16 @@ pub fn open_all(
     rehome_all(disk, data_dir, &existing, shards, opts, owner)
 }
 
+/// The shard directories' parent, the new layout being written, and the old one being
+/// removed.
+fn layout(data_dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    (
+        data_dir.join("shards"),
+        data_dir.join("shards.next"),
+        data_dir.join("shards.old"),
+    )
+}
+
 /// Re-homes: recovers the old layout, moves tenants, writes the new one.
 fn rehome_all(
     disk: &dyn Disk,
@@ -387,9 +395,7 @@ fn rehome_all(
     opts: Options,
     owner: impl Fn(&str) -> usize,
 ) -> io::Result<Vec<Recovered>> {
-    let base = data_dir.join("shards");
-    let next = data_dir.join("shards.next");
-    let old = data_dir.join("shards.old");
+    let (base, next, old) = layout(data_dir);
     let mut stores: Vec<Store> = (0..shards).map(|_| Store::default()).collect();
     let mut seq = 0;
     for n in existing {
