@@ -27,6 +27,12 @@ pid=$!
 for _ in $(seq 50); do grep -q "listening" "$home/server.log" && break; sleep 0.1; done
 export NIMBUS_TOKEN
 NIMBUS_TOKEN=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).token)' "$home/.local/share/nimbus/auth/token")
+# Before its tenant exists, the example must say why it was refused, not crash.
+if timeout 10 node tests/node/guide.mjs >"$out" 2>&1; then
+  echo "node-guide: the example exited 0 with no tenant"; cat "$out"; exit 1
+fi
+grep -q "upgrade refused: HTTP 404" "$out" && ! grep -q "Unhandled\|node:events" "$out" ||
+  { echo "node-guide: a missing tenant was not reported plainly:"; cat "$out"; exit 1; }
 curl -sf -X POST http://localhost:8080/api/tenants -H "Authorization: Bearer $NIMBUS_TOKEN" -d '{"id":"demo"}' >/dev/null
 
 node tests/node/guide.mjs >"$out" 2>&1 &

@@ -115,22 +115,26 @@ fn deploy(args: DeployArgs) -> i32 {
         .ok()
         .filter(|t| !t.is_empty())
     else {
-        eprintln!("nimbus deploy: set NIMBUS_DEPLOY_TOKEN to the server's deploy token");
+        eprintln!(
+            "nimbus deploy: set NIMBUS_DEPLOY_TOKEN to the deploy token the server was started \
+             with (the NIMBUS_DEPLOY_TOKEN of its `nimbus start`)"
+        );
         return 1;
     };
-    let admin_token = match std::env::var("NIMBUS_TOKEN").ok().filter(|t| !t.is_empty()) {
-        Some(t) => t,
-        None => {
-            let dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
-            match nimbus::auth::read_token(&dir) {
-                Ok(t) => t,
-                Err(e) => {
-                    eprintln!("nimbus deploy: no NIMBUS_TOKEN and no readable token file: {e}");
-                    return 1;
+    let (admin_token, admin_token_from) =
+        match std::env::var("NIMBUS_TOKEN").ok().filter(|t| !t.is_empty()) {
+            Some(t) => (t, "the variable NIMBUS_TOKEN".to_string()),
+            None => {
+                let dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+                match nimbus::auth::read_token(&dir) {
+                    Ok(t) => (t, dir.join("auth/token").display().to_string()),
+                    Err(e) => {
+                        eprintln!("nimbus deploy: no NIMBUS_TOKEN and no readable token file: {e}");
+                        return 1;
+                    }
                 }
             }
-        }
-    };
+        };
     nimbus::deploy::client::run(&nimbus::deploy::client::DeployArgs {
         dir: &args.dir,
         url: &args.url,
@@ -138,6 +142,7 @@ fn deploy(args: DeployArgs) -> i32 {
         json: args.json,
         deploy_token: &deploy_token,
         admin_token: &admin_token,
+        admin_token_from: &admin_token_from,
     })
 }
 

@@ -389,6 +389,11 @@ fn the_cli_deploys_against_a_live_server() {
         err.contains("auth.unauthorized") && err.contains("invalid deploy admin token"),
         "{err}"
     );
+    // It says where each token it sent came from.
+    assert!(
+        err.contains("NIMBUS_DEPLOY_TOKEN") && err.contains("the variable NIMBUS_TOKEN"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -19,6 +19,26 @@ fn health_needs_no_credential() {
     );
 }
 
+/// Request ids once began with the server's start time (a ULID taken at start, counted
+/// up): they must tell nothing about when the server started.
+#[test]
+fn request_ids_do_not_carry_the_start_time() {
+    let s = TestServer::start(1);
+    let id = s
+        .call_with("GET", "/health", None, &[])
+        .request_id
+        .expect("an id");
+    let n = nimbus::ids::DocId::parse(&id[4..])
+        .expect("26 characters")
+        .0;
+    let stamped_ms = (n >> 80) as u64;
+    let now_ms = nimbus::clock::now_ms();
+    assert!(
+        stamped_ms.abs_diff(now_ms) > 86_400_000,
+        "{id} starts with a time within a day of now"
+    );
+}
+
 #[test]
 fn tenants_lifecycle() {
     let s = TestServer::start(2);

@@ -15,6 +15,8 @@ pub struct DeployArgs<'a> {
     pub json: bool,
     pub deploy_token: &'a str,
     pub admin_token: &'a str,
+    /// Where the admin token was read (a variable or a file), for the messages.
+    pub admin_token_from: &'a str,
 }
 
 fn json_file(dir: &Path, name: &str) -> Result<Option<Value>, String> {
@@ -225,6 +227,12 @@ pub fn run(args: &DeployArgs<'_>) -> i32 {
         );
         if let Some(hint) = hint {
             eprintln!("  {hint}");
+        }
+        if status == 401 || status == 403 {
+            eprintln!(
+                "  sent: the deploy token from NIMBUS_DEPLOY_TOKEN, the admin token from {}",
+                args.admin_token_from
+            );
         }
         return 1;
     }

@@ -115,6 +115,13 @@ impl RequestId {
     }
 }
 
+/// A random start for a shard's request ids: they count up from it, and carry neither
+/// the start time nor how many requests came before.
+fn request_id_seed() -> u128 {
+    let s = ahash::RandomState::new();
+    (u128::from(s.hash_one(1u8)) << 64) | u128::from(s.hash_one(2u8))
+}
+
 /// Documents copied per step of a snapshot, between which requests are served.
 const SNAPSHOT_STEP_DOCS: usize = 2048;
 /// How long after a failed snapshot the next is tried.
@@ -258,7 +265,7 @@ impl Shard {
             deploy: RefCell::new(crate::deploy::Active::default()),
             procs: None,
             parser: RefCell::new(Parser::default()),
-            next_request: Cell::new(ulid::Ulid::new().0),
+            next_request: Cell::new(request_id_seed()),
             date: RefCell::new((0, String::new())),
             draining: Cell::new(false),
             busy_conns: Cell::new(0),

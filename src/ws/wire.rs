@@ -100,7 +100,7 @@ impl Reader {
     /// The next message or control frame.
     pub async fn next<S: AsyncRead + Unpin>(&mut self, sock: &Sock<S>) -> Result<Event, WireError> {
         loop {
-            if let Some(event) = self.parse()? {
+            if let Some(event) = self.parse_buffered()? {
                 return Ok(event);
             }
             // Keep only the unparsed tail; an idle connection keeps no buffer at all.
@@ -137,8 +137,15 @@ impl Reader {
         }
     }
 
-    /// Parses frames from `buf` until one completes an event, or more bytes are needed.
-    fn parse(&mut self) -> Result<Option<Event>, WireError> {
+    /// Appends bytes as if the socket had delivered them (for fuzzing and tests: the
+    /// parser is the same code with no socket under it).
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Parses frames from what is buffered until one completes an event (`Ok(None)`: more
+    /// bytes are needed).
+    pub fn parse_buffered(&mut self) -> Result<Option<Event>, WireError> {
         loop {
             let Some((fin, op, payload_at, len)) = self.header()? else {
                 return Ok(None);
@@ -324,7 +331,7 @@ mod tests {
     fn events(bytes: &[u8], max: usize) -> Result<Vec<Event>, WireError> {
         let mut r = Reader::new(bytes.to_vec(), max);
         let mut out = Vec::new();
-        while let Some(e) = r.parse()? {
+        while let Some(e) = r.parse_buffered()? {
             out.push(e);
         }
         Ok(out)
@@ -384,7 +391,7 @@ mod tests {
         for chunk in b.chunks(997) {
             assert!(got.is_none());
             r.buf.extend_from_slice(chunk);
-            got = r.parse().expect("valid");
+            got = r.parse_buffered().expect("valid");
         }
         assert_eq!(got, Some(Event::Text(vec![b'a'; 70_000])));
         assert_eq!(r.pos, r.buf.len(), "all parsed");

@@ -1,5 +1,6 @@
 // The example of the guide "Use the native HTTP and WebSocket API", section 5, as written
-// there (only line breaks restored). .ci/node-guide.sh runs it against a real server.
+// there (only line breaks restored), plus the two handlers at the end, which the guide
+// leaves out. .ci/node-guide.sh runs it against a real server.
 import WebSocket from "ws";
 
 const socket = new WebSocket("ws://localhost:8080/ws?tenant_id=demo", ["nimbus.v2"], {
@@ -31,4 +32,19 @@ socket.on("message", (raw) => {
       console.error(frame.error.code, frame.error.message);
       break;
   }
+});
+
+// Not in the guide: without these, a refused upgrade (a missing tenant, a wrong token) is
+// an unhandled 'error' event, and Node exits with a stack trace instead of the reason.
+socket.on("unexpected-response", (_req, res) => {
+  let body = "";
+  res.on("data", (chunk) => (body += chunk));
+  res.on("end", () => {
+    console.error(`upgrade refused: HTTP ${res.statusCode} ${body}`);
+    process.exitCode = 1;
+  });
+});
+socket.on("error", (err) => {
+  console.error(`connection failed: ${err.message}`);
+  process.exitCode = 1;
 });
