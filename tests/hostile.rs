@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::raw_ws::RawWs;
 use common::{read_response, TestServer};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -248,91 +249,6 @@ fn a_query_that_would_read_too_much_names_the_index_to_declare() {
     still_serving(&s);
 }
 
-/// A WebSocket client speaking raw frames, so a test can stop reading at will.
-struct RawWs(TcpStream);
-
-impl RawWs {
-    fn open(s: &TestServer, tenant: &str) -> RawWs {
-        let mut c = s.raw();
-        let req = format!(
-            "GET /ws?tenant_id={tenant} HTTP/1.1\r\nHost: x\r\n{}Upgrade: websocket\r\n\
-             Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: nimbus.v2\r\n\r\n",
-            s.auth_header()
-        );
-        c.write_all(req.as_bytes()).expect("upgrade");
-        let mut head = Vec::new();
-        let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            c.read_exact(&mut b).expect("101");
-            head.push(b[0]);
-        }
-        assert!(head.starts_with(b"HTTP/1.1 101"));
-        let mut ws = RawWs(c);
-        ws.send(0x1, br#"{"type":"client_hello","protocol":"nimbus.v2"}"#);
-        ws
-    }
-
-    fn send(&mut self, op: u8, payload: &[u8]) {
-        let mut f = vec![0x80 | op];
-        match payload.len() {
-            n if n < 126 => f.push(0x80 | n as u8),
-            n if n < 65536 => {
-                f.push(0x80 | 126);
-                f.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                f.push(0x80 | 127);
-                f.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        let mask = [1u8, 2, 3, 4];
-        f.extend_from_slice(&mask);
-        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.0.write_all(&f).expect("frame");
-    }
-
-    /// The next text frame's JSON (server frames are unmasked).
-    fn recv(&mut self) -> Option<Value> {
-        loop {
-            let mut h = [0u8; 2];
-            self.0.read_exact(&mut h).ok()?;
-            let len = match h[1] & 0x7f {
-                126 => {
-                    let mut l = [0u8; 2];
-                    self.0.read_exact(&mut l).ok()?;
-                    u16::from_be_bytes(l) as usize
-                }
-                127 => {
-                    let mut l = [0u8; 8];
-                    self.0.read_exact(&mut l).ok()?;
-                    u64::from_be_bytes(l) as usize
-                }
-                n => n as usize,
-            };
-            let mut p = vec![0u8; len];
-            self.0.read_exact(&mut p).ok()?;
-            match h[0] & 0x0f {
-                0x1 => return serde_json::from_slice(&p).ok(),
-                0x8 => return None,
-                _ => continue,
-            }
-        }
-    }
-
-    /// Reads frames until one of `type`.
-    fn until(&mut self, kind: &str) -> Value {
-        loop {
-            let v = self
-                .recv()
-                .unwrap_or_else(|| panic!("closed before a {kind}"));
-            if v["type"] == kind {
-                return v;
-            }
-        }
-    }
-}
-
 #[test]
 fn a_subscriber_that_never_reads_holds_a_bounded_outbox() {
     let s = TestServer::start_with(1, &["--ws-outbox-bytes-max", "4194304"]);
@@ -383,7 +299,7 @@ fn a_ping_flood_gets_a_pong_for_every_ping_it_reads() {
     s.create_tenant("t");
     let mut ws = RawWs::open(&s, "t");
     let pings = 10_000;
-    let mut writer = ws.0.try_clone().expect("clone");
+    let mut writer = ws.sock.try_clone().expect("clone");
     let sender = std::thread::spawn(move || {
         let mut all = Vec::new();
         for i in 0..pings {
@@ -396,9 +312,9 @@ fn a_ping_flood_gets_a_pong_for_every_ping_it_reads() {
     let mut pongs = 0;
     let mut h = [0u8; 2];
     while pongs < pings {
-        ws.0.read_exact(&mut h).expect("frame");
+        ws.sock.read_exact(&mut h).expect("frame");
         let mut p = vec![0u8; (h[1] & 0x7f) as usize];
-        ws.0.read_exact(&mut p).expect("payload");
+        ws.sock.read_exact(&mut p).expect("payload");
         if h[0] & 0x0f == 0xA {
             assert_eq!(
                 p,

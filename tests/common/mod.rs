@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+pub mod raw_ws;
+
 static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
 
 /// A running server; dropped, it is killed and its data directory removed.
@@ -380,6 +382,28 @@ pub fn read_response(s: &mut impl Read) -> Option<(u16, String, Vec<u8>)> {
     let mut body = vec![0u8; len];
     s.read_exact(&mut body).ok()?;
     Some((status, head, body))
+}
+
+impl TestServer {
+    /// One request as bytes on a fresh connection, the target sent exactly as given (no
+    /// client library normalising `..` or encodings): (status, body as JSON, body text).
+    pub fn exchange(&self, method: &str, target: &str, body: &[u8]) -> (u16, Value, String) {
+        let mut c = self.raw();
+        let head = format!(
+            "{method} {target} HTTP/1.1\r\nHost: x\r\n{}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            self.auth_header(),
+            body.len()
+        );
+        c.write_all(&[head.as_bytes(), body].concat())
+            .expect("request");
+        let (status, _, body) = read_response(&mut c).expect("a response");
+        let text = String::from_utf8(body).expect("utf8 body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        )
+    }
 }
 
 /// Whether the server closed the stream (EOF or reset) within the read timeout.
