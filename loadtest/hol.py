@@ -72,7 +72,8 @@ def measure(name, extra):
 def main():
     runs = [("unbounded (as before)", ["--query-docs-examined-max", "1000000000",
                                        "--result-bytes-max", "1000000000"]),
-            ("bounded (defaults)", [])]
+            ("bounded (defaults)", []),
+            ("bounded, 32,768 documents", ["--query-docs-examined-max", "32768"])]
     print(f"Head-of-line: 1 shard, {HEAVY_DOCS} heavy documents, {HEAVY_CLIENTS} heavy clients "
           f"sorting them all, oha -c 16 -z {rig.DURATION} get-one on another tenant, "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")

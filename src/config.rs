@@ -105,7 +105,7 @@ impl Config {
             ws_subscriptions_max: 1000,
             connections_max: 50_000,
             result_bytes_max: 16 << 20,
-            query_docs_examined_max: 100_000,
+            query_docs_examined_max: 32_768,
             deploy_token: None,
             app_dir: None,
             accept_data_loss: false,

@@ -89,7 +89,7 @@ struct StartArgs {
     #[arg(
         long,
         env = "NIMBUS_QUERY_DOCS_EXAMINED_MAX",
-        default_value_t = 100_000
+        default_value_t = 32_768
     )]
     query_docs_examined_max: usize,
     /// Bytes queued for a WebSocket client that reads slowly, at most.
