@@ -86,11 +86,7 @@ struct StartArgs {
     result_bytes_max: usize,
     /// Documents one query or page may read to find its result (past it: `400
     /// op.limit_exceeded`, naming the index to declare).
-    #[arg(
-        long,
-        env = "NIMBUS_QUERY_DOCS_EXAMINED_MAX",
-        default_value_t = 32_768
-    )]
+    #[arg(long, env = "NIMBUS_QUERY_DOCS_EXAMINED_MAX", default_value_t = 32_768)]
     query_docs_examined_max: usize,
     /// Bytes queued for a WebSocket client that reads slowly, at most.
     #[arg(long, env = "NIMBUS_WS_OUTBOX_BYTES_MAX", default_value_t = 32 << 20)]

@@ -83,6 +83,13 @@ fn select<'a>(
     if limit == 0 {
         return (Vec::new(), 0, false);
     }
+    // A walk that must read the whole table (to sort it, or with no limit) over a table
+    // past the budget is refused before it starts: reading up to the budget first only
+    // spends the shard's time, which other tenants wait for (docs/performance.md).
+    let reads_all = plan.index.is_none() && (!plan.ordered || limit == usize::MAX);
+    if reads_all && table.docs.len() > docs_max {
+        return (Vec::new(), 0, true);
+    }
     let examined = std::cell::Cell::new(0usize);
     let cut = std::cell::Cell::new(false);
     // Stops the walk before the document past the budget is read.
@@ -259,6 +266,22 @@ mod tests {
             t.docs.insert(id, Doc::new(id, n as u64, n as u64, &fields));
         }
         t
+    }
+
+    #[test]
+    fn a_walk_that_must_read_a_table_past_the_budget_is_refused_before_reading() {
+        let t = table(&[Some(3), Some(1), Some(2), None, Some(5)]);
+        let sort = query(Some("x"), true, vec![]);
+        let a = run_within(Some(&t), &sort, 4);
+        assert!(a.cut && a.examined == 0 && a.docs.is_empty());
+        // Within the budget it runs; a limited walk in table order stops early instead.
+        assert_eq!(run_within(Some(&t), &sort, 5).docs.len(), 5);
+        let mut first = query(None, false, vec![]);
+        first.limit = Some(1);
+        let a = run_within(Some(&t), &first, 2);
+        assert!(!a.cut && a.docs.len() == 1, "{:?}", a.examined);
+        first.limit = None;
+        assert!(run_within(Some(&t), &first, 2).cut);
     }
 
     fn query(field: Option<&str>, desc: bool, filters: Vec<Filter>) -> Query {
