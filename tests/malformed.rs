@@ -72,7 +72,7 @@ fn json_extremes_are_refused_or_kept_exactly() {
         Some(big.len())
     );
     // Duplicate keys: the last one wins, as JSON.parse decides, in the envelope and the
-    // document alike (docs/errors.md), and the stored document has the key once.
+    // document alike (docs/http-api.md), and the stored document has the key once.
     let (status, v) = post_raw(&s, br#"{"table":"m","table":"n","fields":{"a":1,"a":2}}"#);
     assert_eq!(status, 201, "{v}");
     let id = v["id"].as_str().expect("id").to_string();
