@@ -274,6 +274,62 @@ fn a_subscriber_that_never_reads_holds_a_bounded_outbox() {
     still_serving(&s);
 }
 
+/// Re-evaluations are bounded like requests: a live query whose table grows past the
+/// bound ends with a `subscription_error` instead of costing its shard the whole table on
+/// every later commit; the connection and bounded queries go on.
+#[test]
+fn a_live_query_that_grows_past_the_bound_ends_with_an_error() {
+    let s = TestServer::start_with(1, &["--query-docs-examined-max", "50"]);
+    s.create_tenant("t");
+    s.insert_many("t", "m", 45, |i| json!({"i": i}));
+    let mut ws = RawWs::open(&s, "t");
+    ws.send(
+        0x1,
+        br#"{"type":"subscribe","request_id":"all","query":{"table":"m","filters":[]}}"#,
+    );
+    assert_eq!(
+        ws.until("subscription_result")["data"]
+            .as_array()
+            .map(Vec::len),
+        Some(45)
+    );
+    ws.send(0x1, br#"{"type":"subscribe","request_id":"few","query":{"table":"m","filters":[],"order":{"field":"_creationTime","direction":"desc"},"limit":2}}"#);
+    assert_eq!(ws.until("subscription_result")["request_id"], "few");
+    s.insert_many("t", "m", 10, |i| json!({"i": 100 + i}));
+    let e = ws.until("subscription_error");
+    assert_eq!(
+        (&e["subscription_id"], &e["request_id"]),
+        (&json!("sub-1"), &json!("all"))
+    );
+    assert_eq!(e["error"]["code"], "op.limit_exceeded");
+    assert!(e["version"].as_u64().is_some(), "{e}");
+    // The subscription is over; the bounded one still gets results.
+    ws.send(
+        0x1,
+        br#"{"type":"unsubscribe","request_id":"u","subscription_id":"sub-1"}"#,
+    );
+    assert_eq!(ws.until("op.error")["error"]["code"], "op.not_found");
+    s.insert("t", "m", json!({"i": 999}));
+    loop {
+        let r = ws.until("subscription_result");
+        assert_eq!(r["request_id"], "few", "{r}");
+        if r["data"][0]["i"] == 999 {
+            break;
+        }
+    }
+    // Subscribing again is refused at once, with the remedy.
+    ws.send(
+        0x1,
+        br#"{"type":"subscribe","request_id":"again","query":{"table":"m","filters":[]}}"#,
+    );
+    let e = ws.until("op.error");
+    assert_eq!(
+        (&e["request_id"], &e["error"]["code"]),
+        (&json!("again"), &json!("op.limit_exceeded"))
+    );
+    still_serving(&s);
+}
+
 #[test]
 fn subscriptions_per_connection_are_capped() {
     let s = TestServer::start_with(1, &["--ws-subscriptions-max", "20"]);

@@ -16,6 +16,37 @@ use crate::error::{Error, Result};
 use crate::ids::valid_table_name;
 use crate::value::Value;
 
+/// How much one request may read and answer (`--query-docs-examined-max`,
+/// `--result-bytes-max`): bounds that keep one tenant's request, or one live query's
+/// re-evaluation, from stalling the other tenants of its shard.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub docs_examined_max: usize,
+    pub result_bytes_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            docs_examined_max: usize::MAX,
+            result_bytes_max: usize::MAX,
+        }
+    }
+}
+
+impl Limits {
+    /// The refusal of a query that read its whole budget of documents.
+    pub fn too_much_read(&self, query: &Query) -> Error {
+        Error::LimitExceeded {
+            what: format!(
+                "the query would read more than {} documents of table `{}`, the most one request may read",
+                self.docs_examined_max, query.table
+            ),
+            remedy: index_hint(query),
+        }
+    }
+}
+
 /// A filter operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FilterOp {

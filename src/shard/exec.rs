@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::ids::DocId;
 use crate::json::write_str;
 use crate::ops::Op;
-use crate::query::{self, Cursor, Query};
+use crate::query::{self, Cursor, Limits, Query};
 use crate::schedule::{Due, Timers};
 use crate::sessions::{Kind as SessionKind, Session, Sessions};
 use crate::store::{Change, Cron, Doc, Effect, Job, Mutation, Store, Table};
@@ -44,35 +44,6 @@ fn write_docs<'a>(
     }
     out.push(b']');
     Ok(())
-}
-
-/// How much one request may read and answer (`--query-docs-examined-max`,
-/// `--result-bytes-max`): bounds that keep one tenant's request from stalling the others
-/// of its shard.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    pub docs_examined_max: usize,
-    pub result_bytes_max: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            docs_examined_max: usize::MAX,
-            result_bytes_max: usize::MAX,
-        }
-    }
-}
-
-/// The refusal of a query that read its whole budget of documents.
-fn too_much_read(query: &Query, limits: Limits) -> Error {
-    Error::LimitExceeded {
-        what: format!(
-            "the query would read more than {} documents of table `{}`, the most one request may read",
-            limits.docs_examined_max, query.table
-        ),
-        remedy: query::index_hint(query),
-    }
 }
 
 /// Appends `,"plan":{…}` when the query asked for it.
@@ -289,7 +260,7 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
             let table = c.store.tenant(&tenant)?.table(&query.table);
             let answer = query::run_within(table, &query, c.limits.docs_examined_max);
             if answer.cut {
-                return Err(too_much_read(&query, c.limits));
+                return Err(c.limits.too_much_read(&query));
             }
             write_docs(out, answer.docs.iter().copied(), c.limits.result_bytes_max)?;
             write_plan(out, table, &query, &answer);
@@ -315,7 +286,7 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
                 limits.docs_examined_max,
             );
             if answer.cut {
-                return Err(too_much_read(&query, limits));
+                return Err(limits.too_much_read(&query));
             }
             let more = answer.more;
             let next = answer

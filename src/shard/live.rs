@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::query::Query;
 use crate::sessions::{Kind as SessionKind, Session};
 use crate::subs::{Batch, ConnRef, Delivery};
+use crate::ws::frames;
 use crate::ws::outbox::Outbox;
 use crate::ws::session::fatal;
 use futures_channel::oneshot;
@@ -239,8 +240,28 @@ impl Shard {
     fn deliver(&self, batch: Batch) {
         let conns = self.conns.borrow();
         for (conn, sub, delivery) in batch {
-            if let Some(outbox) = conns.get(&conn) {
+            let Some(outbox) = conns.get(&conn) else {
+                continue;
+            };
+            let Some(e) = &delivery.error else {
                 outbox.push_result(sub, delivery);
+                continue;
+            };
+            // The query passed a bound: its last word, and the subscription is over (what
+            // results of it still wait are dropped; the error says why).
+            let trace = self.request_id();
+            let frame = outbox.with_request_id(sub, |request_id| {
+                frames::subscription_error(
+                    &frames::sub_id(sub),
+                    request_id,
+                    e,
+                    trace.as_str(),
+                    delivery.version,
+                )
+            });
+            if let Some(frame) = frame {
+                outbox.remove_sub(sub);
+                outbox.push_text(frame);
             }
         }
     }

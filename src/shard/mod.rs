@@ -22,7 +22,7 @@ use crate::mesh::Mesh;
 use crate::ops::Op;
 use crate::query::Query;
 use crate::store::Store;
-use crate::subs::{Batch, ConnRef, Delivery};
+use crate::subs::{Batch, ConnRef, Delivery, Subs};
 use crate::wal::disk::Disk;
 use crate::wal::snapshot::{persist, Copier};
 use crate::wal::writer::{Log, Progress, Shared};
@@ -236,7 +236,7 @@ impl Shard {
         log: Log,
         wal: Wal,
     ) -> Shard {
-        let limits = exec::Limits {
+        let limits = crate::query::Limits {
             docs_examined_max: config.query_docs_examined_max,
             result_bytes_max: config.result_bytes_max,
         };
@@ -252,7 +252,7 @@ impl Shard {
                 timers: crate::schedule::Timers::from_store(&store),
                 store,
                 log,
-                subs: Default::default(),
+                subs: Subs::new(limits),
                 ended: Vec::new(),
                 limits,
             }),

@@ -8,10 +8,16 @@
 //! leave the result); a group whose result bytes did not change sends nothing. Results are
 //! handed out only once the commit that produced them is durable.
 //!
+//! Every evaluation is bounded like a request ([`Limits`]): a query that comes to read more
+//! documents, or to answer more bytes, than one request may, ends with that error as its
+//! last delivery, and its group is dropped once the error is handed out (re-evaluating it on
+//! every later commit would cost the shard that work again and again for no result).
+//!
 //! Invariant: synchronous, no I/O; the shard does the sending.
 
+use crate::error::Error;
 use crate::ids::DocId;
-use crate::query::{matches, run, Query};
+use crate::query::{matches, run_within, Limits, Query};
 use crate::store::{Doc, Store};
 use std::sync::Arc;
 
@@ -32,6 +38,8 @@ pub struct Delivery {
     pub data: Box<[u8]>,
     /// The commit sequence number that produced this result.
     pub version: u64,
+    /// The query passed a bound of [`Limits`] (`data` is empty): the subscription ends.
+    pub error: Option<Error>,
 }
 
 /// Results of one subscription sent in one hand-out, at most: a reader that keeps up sees
@@ -57,6 +65,12 @@ struct Group {
     staged: std::collections::VecDeque<Arc<Delivery>>,
 }
 
+impl Group {
+    fn failed(&self) -> bool {
+        self.current.error.is_some()
+    }
+}
+
 #[derive(Default)]
 struct TenantSubs {
     groups: Map<Vec<u8>, Group>,
@@ -65,19 +79,42 @@ struct TenantSubs {
     conns: Map<ConnRef, Vec<(Vec<u8>, u32)>>,
 }
 
-/// A shard's subscriptions, by tenant.
+/// A shard's subscriptions, by tenant, and the bounds of one evaluation.
 #[derive(Default)]
 pub struct Subs {
     tenants: Map<String, TenantSubs>,
+    limits: Limits,
 }
 
-fn evaluate(store: &Store, tenant: &str, query: &Query, version: u64) -> Arc<Delivery> {
+fn evaluate(
+    store: &Store,
+    tenant: &str,
+    query: &Query,
+    version: u64,
+    limits: Limits,
+) -> Arc<Delivery> {
+    let failed = |e: Error| {
+        Arc::new(Delivery {
+            data: Box::default(),
+            version,
+            error: Some(e),
+        })
+    };
     let mut data = Vec::with_capacity(256);
     data.push(b'[');
     if let Ok(t) = store.tenant(tenant) {
-        for (n, d) in run(t.table(&query.table), query).docs.iter().enumerate() {
+        let answer = run_within(t.table(&query.table), query, limits.docs_examined_max);
+        if answer.cut {
+            return failed(limits.too_much_read(query));
+        }
+        for (n, d) in answer.docs.iter().enumerate() {
             if n > 0 {
                 data.push(b',');
+            }
+            // Checked as it goes, so an oversized result is never built whole.
+            if data.len() + d.json().len() + 1 > limits.result_bytes_max {
+                let size = data.len() + d.json().len() + 1;
+                return failed(Error::result_too_large(size, limits.result_bytes_max));
             }
             data.extend_from_slice(d.json());
         }
@@ -86,10 +123,23 @@ fn evaluate(store: &Store, tenant: &str, query: &Query, version: u64) -> Arc<Del
     Arc::new(Delivery {
         data: data.into_boxed_slice(),
         version,
+        error: None,
     })
 }
 
 impl TenantSubs {
+    /// Drops a group and its members' records of it.
+    fn end_group(&mut self, key: &[u8]) {
+        let Some(g) = self.groups.remove(key) else {
+            return;
+        };
+        for (conn, sub) in g.members {
+            if let Some(subs) = self.conns.get_mut(&conn) {
+                subs.retain(|(k, s)| !(*s == sub && k.as_slice() == key));
+            }
+        }
+    }
+
     /// Removes one member from its group, and the group once it has none.
     fn leave(&mut self, key: &[u8], conn: ConnRef, sub: u32) {
         if let Some(g) = self.groups.get_mut(key) {
@@ -106,6 +156,14 @@ fn doc<'a>(store: &'a Store, tenant: &str, table: &str, id: DocId) -> Option<&'a
 }
 
 impl Subs {
+    /// No subscriptions yet; each evaluation bounded by `limits`.
+    pub fn new(limits: Limits) -> Subs {
+        Subs {
+            tenants: Map::default(),
+            limits,
+        }
+    }
+
     /// Records a connection of `tenant` (so deleting the tenant can end it).
     pub fn attach(&mut self, tenant: &str, conn: ConnRef) {
         let t = self.tenants.entry(tenant.to_string()).or_default();
@@ -122,6 +180,7 @@ impl Subs {
     }
 
     /// Subscribes; returns the current result (evaluated now if nobody had this query).
+    /// A result with an error (a bound passed) subscribes nothing.
     pub fn subscribe(
         &mut self,
         store: &Store,
@@ -133,16 +192,27 @@ impl Subs {
     ) -> Arc<Delivery> {
         let t = self.tenants.entry(tenant.to_string()).or_default();
         let key = query.key();
-        t.conns.entry(conn).or_default().push((key.clone(), sub));
-        let group = t.groups.entry(key).or_insert_with(|| Group {
-            current: evaluate(store, tenant, &query, seq),
+        if let Some(g) = t.groups.get(&key).filter(|g| g.failed()) {
+            return g.current.clone();
+        }
+        let limits = self.limits;
+        let group = t.groups.entry(key.clone()).or_insert_with(|| Group {
+            current: evaluate(store, tenant, &query, seq, limits),
             query,
             members: Set::default(),
             touched: false,
             staged: Default::default(),
         });
+        let current = group.current.clone();
+        if current.error.is_some() {
+            if group.members.is_empty() {
+                t.groups.remove(&key);
+            }
+            return current;
+        }
         group.members.insert((conn, sub));
-        group.current.clone()
+        t.conns.entry(conn).or_default().push((key, sub));
+        current
     }
 
     /// Ends one subscription.
@@ -186,11 +256,11 @@ impl Subs {
             let affected = g.touched
                 || (g.query.table == table && new.is_some_and(|d| matches(d, &g.query.filters)));
             g.touched = false;
-            if !affected {
+            if !affected || g.failed() {
                 continue;
             }
-            let next = evaluate(store, tenant, &g.query, seq);
-            if next.data != g.current.data {
+            let next = evaluate(store, tenant, &g.query, seq, self.limits);
+            if next.error.is_some() || next.data != g.current.data {
                 g.current = next;
                 g.staged.push_back(g.current.clone());
             }
@@ -216,7 +286,8 @@ impl Subs {
     pub fn take_durable(&mut self, durable_seq: u64, shards: usize) -> Vec<Batch> {
         let mut out: Vec<Batch> = (0..shards).map(|_| Vec::new()).collect();
         for t in self.tenants.values_mut() {
-            for g in t.groups.values_mut() {
+            let mut ended = Vec::new();
+            for (key, g) in t.groups.iter_mut() {
                 // Every staged result whose commit is durable, oldest first (the newest
                 // RESULTS_KEPT of them).
                 let Some(at) = g.staged.iter().rposition(|d| d.version <= durable_seq) else {
@@ -230,6 +301,13 @@ impl Subs {
                         }
                     }
                 }
+                // A failure is always the last result staged: once it is out, so is the group.
+                if g.failed() && g.staged.is_empty() {
+                    ended.push(key.clone());
+                }
+            }
+            for key in ended {
+                t.end_group(&key);
             }
         }
         out
@@ -328,6 +406,68 @@ mod tests {
         assert_eq!(subs.counts(), (1, 3));
         // Every connection that subscribed and was not detached is ended with the tenant.
         assert_eq!(subs.drop_tenant("t").len(), 4);
+    }
+
+    /// A live query is bounded like a request at every evaluation: past the bound it is
+    /// refused at subscribe time, and one that grows past it ends with the error as its last
+    /// delivery, after which its group is gone and later commits cost it nothing.
+    #[test]
+    fn a_live_query_that_grows_past_the_bound_ends_with_the_error() {
+        let (mut store, _) = tenant_t();
+        let mut subs = Subs::new(Limits {
+            docs_examined_max: 3,
+            result_bytes_max: usize::MAX,
+        });
+        let c = ConnRef { shard: 0, conn: 1 };
+        let all = r#"{"table":"m","filters":[]}"#;
+        for n in 0..3 {
+            insert(&mut store, &mut subs, n + 1, n as i64, n as u64 + 1);
+        }
+        assert!(subs.subscribe(&store, "t", c, 1, q(all), 3).error.is_none());
+        insert(&mut store, &mut subs, 4, 4, 4);
+        let out = subs.take_durable(4, 1);
+        let failure = &out[0][0].2;
+        assert!(
+            matches!(&failure.error, Some(Error::LimitExceeded { what, .. }) if what.contains("more than 3 documents")),
+            "{:?}",
+            failure.error
+        );
+        assert_eq!(
+            (failure.version, subs.counts()),
+            (4, (0, 0)),
+            "the group is gone"
+        );
+        // A new subscriber of the same query is refused at once, with nothing subscribed.
+        let again = subs.subscribe(&store, "t", c, 2, q(all), 4);
+        assert!(again.error.is_some() && subs.counts() == (0, 0));
+        // A bounded one still works, and detaching the connection leaves nothing behind.
+        let some = r#"{"table":"m","filters":[],"limit":2}"#;
+        assert!(subs
+            .subscribe(&store, "t", c, 3, q(some), 4)
+            .error
+            .is_none());
+        subs.detach("t", c);
+        assert_eq!(subs.counts(), (0, 0));
+    }
+
+    #[test]
+    fn a_live_result_past_the_byte_bound_is_refused() {
+        let (mut store, _) = tenant_t();
+        let mut subs = Subs::new(Limits {
+            docs_examined_max: usize::MAX,
+            result_bytes_max: 150,
+        });
+        insert(&mut store, &mut subs, 1, 1, 1);
+        let c = ConnRef { shard: 0, conn: 1 };
+        let one = subs.subscribe(&store, "t", c, 1, q(r#"{"table":"m","filters":[]}"#), 1);
+        assert!(one.error.is_none(), "one document fits");
+        insert(&mut store, &mut subs, 2, 2, 2);
+        let out = subs.take_durable(2, 1);
+        assert!(matches!(
+            out[0][0].2.error,
+            Some(Error::LimitExceeded { .. })
+        ));
+        assert!(out[0][0].2.data.is_empty() && subs.counts() == (0, 0));
     }
 
     /// Under a steady stream of commits the newest result is never durable when the log

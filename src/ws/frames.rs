@@ -79,6 +79,27 @@ pub fn subscription_result(
     out.push(b'}');
 }
 
+/// `{"type":"subscription_error","subscription_id":S,"request_id":R,"error":{...},"version":V}`:
+/// the subscription ended at commit `V` because its query passed a bound.
+pub fn subscription_error(
+    sub_id: &str,
+    request_id: &[u8],
+    e: &Error,
+    trace_id: &str,
+    version: u64,
+) -> Vec<u8> {
+    let mut out = b"{\"type\":\"subscription_error\",\"subscription_id\":".to_vec();
+    write_str(&mut out, sub_id);
+    out.extend_from_slice(b",\"request_id\":");
+    out.extend_from_slice(request_id);
+    out.extend_from_slice(b",\"error\":");
+    envelope(&mut out, e, trace_id);
+    out.extend_from_slice(b",\"version\":");
+    out.extend_from_slice(itoa::Buffer::new().format(version).as_bytes());
+    out.push(b'}');
+    out
+}
+
 /// The text form of a subscription number.
 pub fn sub_id(sub: u32) -> String {
     format!("sub-{sub}")

@@ -376,6 +376,7 @@ mod tests {
     fn d(version: u64, text: &str) -> Arc<Delivery> {
         Arc::new(Delivery {
             data: text.as_bytes().into(),
+            error: None,
             version,
         })
     }
@@ -419,6 +420,7 @@ mod tests {
             Arc::new(Delivery {
                 data: vec![b'x'; 400].into(),
                 version: v,
+                error: None,
             })
         };
         o.push_result(1, big(1));

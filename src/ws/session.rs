@@ -313,17 +313,17 @@ async fn handle_text(shard: &Shard, outbox: &Outbox, up: &Upgrade, state: &mut S
             state.next_sub += 1;
             outbox.add_sub(sub, request_id.clone());
             match shard.subscribe(&up.tenant, me, sub, query).await {
-                Ok(first) if first.data.len() > shard.config.result_bytes_max => {
-                    outbox.remove_sub(sub);
-                    shard.unsubscribe(&up.tenant, me, sub);
-                    let e =
-                        Error::result_too_large(first.data.len(), shard.config.result_bytes_max);
-                    frames::op_error(&request_id, &e, trace.as_str())
-                }
-                Ok(first) => {
-                    outbox.push_result(sub, first);
-                    return true;
-                }
+                Ok(first) => match &first.error {
+                    // A query past a bound subscribed nothing: the error is the answer.
+                    Some(e) => {
+                        outbox.remove_sub(sub);
+                        frames::op_error(&request_id, e, trace.as_str())
+                    }
+                    None => {
+                        outbox.push_result(sub, first.clone());
+                        return true;
+                    }
+                },
                 Err(e) => {
                     outbox.remove_sub(sub);
                     frames::op_error(&request_id, &e, trace.as_str())
