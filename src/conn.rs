@@ -6,6 +6,7 @@
 //! output buffer. Pipelined responses accumulate in the output buffer and are written when
 //! the connection would otherwise wait for input.
 
+use crate::api::{allowed, decode, Input, Request};
 use crate::auth::{constant_time_eq, origin_allowed};
 use crate::clock::{now_ms, rfc3339};
 use crate::error::{Error, Result};
@@ -13,7 +14,6 @@ use crate::http::chunked::ChunkedDecoder;
 use crate::http::parse::{parse_head, BodyKind, Head, Method};
 use crate::http::respond::{write_response, ResponseMeta, CONTINUE};
 use crate::http::route::{path_of, query_param, route, Route};
-use crate::ops::{allowed, decode, Request};
 use crate::shard::{RequestId, Shard};
 use crate::subs::ConnRef;
 use crate::ws::session::Upgrade;
@@ -640,17 +640,13 @@ async fn answer(
         *upgrade_slot = Some(upgrade(shard, head, head_bytes, target).await?);
         return Ok(101);
     }
-    let request = if found == Route::Sessions && matches!(head.method, Method::Get | Method::Head) {
-        let tenant = query_param(target, "tenant_id").ok_or_else(|| {
-            Error::InvalidInput("the tenant_id query parameter is required".into())
-        })?;
-        if !crate::ids::valid_tenant_id(&tenant) {
-            return Err(Error::InvalidInput(format!("invalid tenant id `{tenant}`")));
-        }
-        Request::Op(crate::ops::Op::ListSessions { tenant })
-    } else {
-        decode(head.method, found, body, &mut shard.parser.borrow_mut())?
-    };
+    let request = decode(Input {
+        method: head.method,
+        route: found,
+        target,
+        body,
+        parser: &mut shard.parser.borrow_mut(),
+    })?;
     match request {
         Request::Health => {
             resp.extend_from_slice(b"{\"ok\":true}");
@@ -678,7 +674,7 @@ async fn answer(
             Ok(status)
         }
         Request::Sandbox { tenant, action } => {
-            let created = matches!(action, crate::ops::SandboxAction::Run(_));
+            let created = matches!(action, crate::api::SandboxAction::Run(_));
             resp.extend_from_slice(&shard.sandbox(tenant, action).await?);
             Ok(if created { 201 } else { 200 })
         }

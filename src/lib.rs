@@ -21,13 +21,16 @@
 //! - [`wal`]      write-ahead log, group commit, snapshots, recovery
 //! - [`proc`]     the supervisor thread: services and sandboxes
 //! - [`deploy`]   app directories, deploy staging, diff and activation; the CLI client
+//! - [`state`]    what one shard owns, and the commit path every write takes
 //! - [`http`]     HTTP/1.1 parsing, chunked bodies, routing, responses
-//! - [`ops`]      requests decoded into typed operations
+//! - [`api`]      the native API by resource family: each family's operations, their
+//!   decoding from HTTP and their execution against a shard's state
 //! - [`ws`]       the `nimbus.v2` WebSocket session and its outbox
 //! - [`shard`]    what one core owns, and how it reaches other cores
 //! - [`conn`]     one connection's request loop
 //! - [`server`]   recovery, pinned threads, runtimes, listeners, signals, shutdown
 
+pub mod api;
 pub mod auth;
 pub mod clock;
 pub mod config;
@@ -40,13 +43,13 @@ pub mod ids;
 pub mod json;
 pub mod memory;
 pub mod mesh;
-pub mod ops;
 pub mod proc;
 pub mod query;
 pub mod schedule;
 pub mod server;
 pub mod sessions;
 pub mod shard;
+pub mod state;
 pub mod store;
 pub mod subs;
 pub mod value;

@@ -3,8 +3,8 @@
 mod common;
 
 use common::TestServer;
+use nimbus::api::{Op, TenantOp};
 use nimbus::error::Error;
-use nimbus::ops::Op;
 use nimbus::shard::ShardMsg;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
@@ -81,7 +81,7 @@ fn a_full_inbox_is_service_unavailable() {
         assert!(mesh.send(1, ShardMsg::ListTenants { reply: tx }).is_ok());
         let mut body = Vec::new();
         let err = shard0
-            .execute(Op::CreateTenant { tenant: remote }, &mut body)
+            .execute(Op::of(remote, TenantOp::Create), &mut body)
             .await
             .expect_err("503");
         assert!(matches!(err, Error::Unavailable(_)));

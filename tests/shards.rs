@@ -3,7 +3,7 @@
 mod common;
 
 use common::TestServer;
-use nimbus::ops::Op;
+use nimbus::api::{DocumentOp, Op, TenantOp};
 use nimbus::shard::owner_of;
 use serde_json::json;
 
@@ -52,23 +52,13 @@ fn a_request_crosses_to_the_owner_and_back() {
     common::with_bare_shards(64, true, |shard0, _mesh| async move {
         let mut body = Vec::new();
         let status = shard0
-            .execute(
-                Op::CreateTenant {
-                    tenant: remote.clone(),
-                },
-                &mut body,
-            )
+            .execute(Op::of(remote.clone(), TenantOp::Create), &mut body)
             .await
             .expect("create");
         assert_eq!(status, 201);
         assert_eq!(body, format!(r#"{{"id":"{remote}"}}"#).into_bytes());
         let again = shard0
-            .execute(
-                Op::CreateTenant {
-                    tenant: remote.clone(),
-                },
-                &mut body,
-            )
+            .execute(Op::of(remote.clone(), TenantOp::Create), &mut body)
             .await;
         assert!(again.is_err(), "the owner remembers the tenant");
         // Listing gathers from both shards; the tenant is there once.
@@ -78,12 +68,7 @@ fn a_request_crosses_to_the_owner_and_back() {
         );
         body.clear();
         let missing = shard0
-            .execute(
-                Op::DeleteTenant {
-                    tenant: "not-there".into(),
-                },
-                &mut body,
-            )
+            .execute(Op::of("not-there", TenantOp::Delete), &mut body)
             .await;
         assert!(missing.is_err());
     });
@@ -117,12 +102,7 @@ fn a_live_result_crosses_from_the_owner_to_the_connection_shard() {
     common::with_bare_shards(64, true, |shard0, _mesh| async move {
         let mut body = Vec::new();
         shard0
-            .execute(
-                Op::CreateTenant {
-                    tenant: remote.clone(),
-                },
-                &mut body,
-            )
+            .execute(Op::of(remote.clone(), TenantOp::Create), &mut body)
             .await
             .expect("create");
         let outbox = std::rc::Rc::new(Outbox::default());
@@ -142,12 +122,14 @@ fn a_live_result_crosses_from_the_owner_to_the_connection_shard() {
         outbox.add_sub(1, b"\"r\"".to_vec());
         outbox.push_result(1, first.clone());
         let _ = outbox.next().await;
-        let insert = Op::Insert {
-            tenant: remote.clone(),
-            table: "m".into(),
-            id: None,
-            fields: vec![("x".into(), nimbus::value::Value::Int(1))],
-        };
+        let insert = Op::of(
+            remote.clone(),
+            DocumentOp::Insert {
+                table: "m".into(),
+                id: None,
+                fields: vec![("x".into(), nimbus::value::Value::Int(1))],
+            },
+        );
         body.clear();
         shard0.execute(insert, &mut body).await.expect("insert");
         let pushed = monoio::time::timeout(std::time::Duration::from_secs(5), outbox.next())

@@ -9,12 +9,12 @@
 //!
 //! `NIMBUS_MODEL_SEEDS` sets the number of seeds (default 24).
 
+use nimbus::api::{DocumentOp, Op, TenantOp};
 use nimbus::config::Config;
 use nimbus::error::Error;
 use nimbus::ids::DocId;
 use nimbus::json::{parse_once, write_value};
 use nimbus::mesh::Mesh;
-use nimbus::ops::Op;
 use nimbus::shard::Shard;
 use nimbus::value::{Object, Value};
 use nimbus::wal::disk::SimDisk;
@@ -170,7 +170,7 @@ fn run_seed(seed: u64) -> (u64, usize) {
         rt.block_on(async {
             monoio::spawn(shard.clone().serve_log());
             if !model.tenant {
-                let (r, _) = exec(&shard, Op::CreateTenant { tenant: "t".into() }).await;
+                let (r, _) = exec(&shard, Op::of("t", TenantOp::Create)).await;
                 r.expect("create tenant on a healthy disk");
                 model.tenant = true;
             }
@@ -200,12 +200,14 @@ fn run_seed(seed: u64) -> (u64, usize) {
                     let f = fields(next_k, rng.below(100));
                     let (r, out) = exec(
                         &shard,
-                        Op::Insert {
-                            id: None,
-                            tenant: "t".into(),
-                            table: "m".into(),
-                            fields: f.clone(),
-                        },
+                        Op::of(
+                            "t",
+                            DocumentOp::Insert {
+                                id: None,
+                                table: "m".into(),
+                                fields: f.clone(),
+                            },
+                        ),
                     )
                     .await;
                     match r {
@@ -245,21 +247,25 @@ fn run_seed(seed: u64) -> (u64, usize) {
                             _ => None,
                         };
                         (
-                            Op::Patch {
-                                tenant: "t".into(),
-                                table: "m".into(),
-                                id,
-                                patch,
-                            },
+                            Op::of(
+                                "t",
+                                DocumentOp::Patch {
+                                    table: "m".into(),
+                                    id,
+                                    patch,
+                                },
+                            ),
                             after,
                         )
                     } else {
                         (
-                            Op::Delete {
-                                tenant: "t".into(),
-                                table: "m".into(),
-                                id,
-                            },
+                            Op::of(
+                                "t",
+                                DocumentOp::Delete {
+                                    table: "m".into(),
+                                    id,
+                                },
+                            ),
                             None,
                         )
                     };
@@ -275,14 +281,8 @@ fn run_seed(seed: u64) -> (u64, usize) {
                     }
                 }
                 // Reads keep working whatever the disk does.
-                let (r, _) = exec(
-                    &shard,
-                    Op::List {
-                        tenant: "t".into(),
-                        table: "m".into(),
-                    },
-                )
-                .await;
+                let (r, _) =
+                    exec(&shard, Op::of("t", DocumentOp::List { table: "m".into() })).await;
                 assert_eq!(r.expect("reads work"), 200);
             }
             // Crash with an insert in flight.
@@ -293,12 +293,14 @@ fn run_seed(seed: u64) -> (u64, usize) {
             monoio::spawn(async move {
                 let _ = exec(
                     &s2,
-                    Op::Insert {
-                        id: None,
-                        tenant: "t".into(),
-                        table: "m".into(),
-                        fields: f,
-                    },
+                    Op::of(
+                        "t",
+                        DocumentOp::Insert {
+                            id: None,
+                            table: "m".into(),
+                            fields: f,
+                        },
+                    ),
                 )
                 .await;
             });

@@ -7,19 +7,19 @@
 //! spans an `.await`.
 
 mod drain;
-mod exec;
 mod live;
+mod procs;
 mod timer;
 
+pub use crate::state::State;
 pub use drain::DRAIN_MAX;
-pub use exec::State;
 
+use crate::api::{self, Op};
 use crate::clock::{http_date, now_ms};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::json::Parser;
 use crate::mesh::Mesh;
-use crate::ops::Op;
 use crate::query::Query;
 use crate::store::Store;
 use crate::subs::{Batch, ConnRef, Delivery, Subs};
@@ -316,183 +316,6 @@ impl Shard {
         self.procs = Some(procs);
     }
 
-    /// Runs a sandbox request for an existing tenant.
-    pub async fn sandbox(
-        &self,
-        tenant: String,
-        action: crate::ops::SandboxAction,
-    ) -> Result<Vec<u8>> {
-        use crate::ops::SandboxAction;
-        use crate::proc::ProcMsg;
-        let mut check = Vec::new();
-        self.execute(
-            Op::CheckTenant {
-                tenant: tenant.clone(),
-            },
-            &mut check,
-        )
-        .await?;
-        let procs = self
-            .procs
-            .as_ref()
-            .ok_or_else(|| Error::Unavailable("no process supervisor".into()))?;
-        let missing = |id: &str| Error::NotFound(format!("sandbox `{id}` does not exist"));
-        match action {
-            SandboxAction::Run(spec) => {
-                ask(procs, |reply| ProcMsg::RunSandbox {
-                    tenant,
-                    spec,
-                    reply,
-                })
-                .await
-            }
-            SandboxAction::List => {
-                ask(procs, |reply| ProcMsg::ListSandboxes { tenant, reply }).await
-            }
-            SandboxAction::Get(id) => {
-                let found = ask(procs, |reply| ProcMsg::GetSandbox {
-                    tenant,
-                    id: id.clone(),
-                    reply,
-                })
-                .await?;
-                found.ok_or_else(|| missing(&id))
-            }
-            SandboxAction::Stop(id) => {
-                let found = ask(procs, |reply| ProcMsg::StopSandbox {
-                    tenant,
-                    id: id.clone(),
-                    reply,
-                })
-                .await?;
-                found.ok_or_else(|| missing(&id))
-            }
-        }
-    }
-
-    /// The directory a service runs in.
-    fn service_dir(&self, tenant: &str, name: &str) -> PathBuf {
-        self.config
-            .data_dir
-            .join("tenants")
-            .join(tenant)
-            .join("services")
-            .join(name)
-    }
-
-    /// Runs a service request: the definition on the tenant's shard, the process in the
-    /// supervisor.
-    pub async fn service(
-        &self,
-        tenant: String,
-        name: Option<String>,
-        action: crate::ops::ServiceRequest,
-    ) -> Result<(u16, Vec<u8>)> {
-        use crate::ops::{service_def, ServiceRequest};
-        use crate::proc::{Action, ProcMsg};
-        let procs = self
-            .procs
-            .as_ref()
-            .ok_or_else(|| Error::Unavailable("no process supervisor".into()))?;
-        let gone = || Error::Unavailable("the process supervisor is stopping".into());
-        let mut out = Vec::new();
-        let def_of = |bytes: &[u8]| {
-            crate::json::parse_once(bytes)
-                .map_err(|e| Error::Internal(e.0))
-                .and_then(|v| service_def(&v, None))
-        };
-        let (status, def, act) = match action {
-            ServiceRequest::List => {
-                self.execute(
-                    Op::ListServices {
-                        tenant: tenant.clone(),
-                    },
-                    &mut out,
-                )
-                .await?;
-                let list = crate::json::parse_once(&out).map_err(|e| Error::Internal(e.0))?;
-                let mut defs = Vec::new();
-                if let crate::value::Value::Array(items) = list {
-                    for item in &items {
-                        let def = service_def(item, None)?;
-                        let dir = self.service_dir(&tenant, &def.name);
-                        defs.push((def, dir));
-                    }
-                }
-                let (reply, rx) = oneshot::channel();
-                if !procs.send(ProcMsg::ServiceList {
-                    tenant,
-                    defs,
-                    reply,
-                }) {
-                    return Err(gone());
-                }
-                return Ok((200, rx.await.map_err(|_| gone())?));
-            }
-            ServiceRequest::Delete => {
-                let name = name.unwrap_or_default();
-                self.execute(
-                    Op::DeleteService {
-                        tenant: tenant.clone(),
-                        name: name.clone(),
-                    },
-                    &mut out,
-                )
-                .await?;
-                procs.send(ProcMsg::ServiceRemove { tenant, name });
-                return Ok((204, Vec::new()));
-            }
-            ServiceRequest::Create(def) | ServiceRequest::Update(def) => {
-                let create = name.is_none();
-                let status = self
-                    .execute(
-                        Op::PutService {
-                            tenant: tenant.clone(),
-                            def: def.clone(),
-                            create,
-                        },
-                        &mut out,
-                    )
-                    .await?;
-                let dir = self.service_dir(&tenant, &def.name);
-                procs.send(ProcMsg::ServiceDefine {
-                    tenant: tenant.clone(),
-                    def: def.clone(),
-                    dir,
-                });
-                (status, def, Action::Get)
-            }
-            ServiceRequest::Get | ServiceRequest::Act(_) => {
-                let name = name.unwrap_or_default();
-                self.execute(
-                    Op::GetService {
-                        tenant: tenant.clone(),
-                        name,
-                    },
-                    &mut out,
-                )
-                .await?;
-                let act = match action {
-                    ServiceRequest::Act(a) => a,
-                    _ => Action::Get,
-                };
-                (200, def_of(&out)?, act)
-            }
-        };
-        let dir = self.service_dir(&tenant, &def.name);
-        let (reply, rx) = oneshot::channel();
-        if !procs.send(ProcMsg::ServiceAction {
-            tenant,
-            def,
-            dir,
-            action: act,
-            reply,
-        }) {
-            return Err(gone());
-        }
-        Ok((status, rx.await.map_err(|_| gone())?))
-    }
-
     /// A fresh request id.
     pub fn request_id(&self) -> RequestId {
         let n = self.next_request.get().wrapping_add(1);
@@ -565,7 +388,7 @@ impl Shard {
 
     /// Executes an op on this shard's own data.
     fn run_local(&self, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64)> {
-        let result = run_guarded(|| exec::execute(&mut self.state.borrow_mut(), op, out));
+        let result = run_guarded(|| api::execute(&mut self.state.borrow_mut(), op, out));
         let (ended, deleted) = {
             let mut state = self.state.borrow_mut();
             (
@@ -741,19 +564,6 @@ impl Shard {
         }
         self.snapshotting.set(false);
     }
-}
-
-/// Sends a request to the process supervisor and waits for its answer.
-async fn ask<T>(
-    procs: &crate::proc::Procs,
-    make: impl FnOnce(oneshot::Sender<T>) -> crate::proc::ProcMsg,
-) -> Result<T> {
-    let gone = || Error::Unavailable("the process supervisor is stopping".into());
-    let (reply, rx) = oneshot::channel();
-    if !procs.send(make(reply)) {
-        return Err(gone());
-    }
-    rx.await.map_err(|_| gone())
 }
 
 /// Resolves when a record is durable.

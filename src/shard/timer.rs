@@ -1,7 +1,7 @@
 //! The shard's timer task: sleeps until the earliest due job or cron (or until an earlier
 //! one is scheduled), then runs what is due, each as one log record.
 
-use super::{exec, Shard};
+use super::Shard;
 use crate::clock::now_ms;
 use crate::schedule::Due;
 use crate::ws::{race, Either};
@@ -79,8 +79,8 @@ impl Shard {
         for d in due {
             let mut state = self.state.borrow_mut();
             let result = match &d {
-                Due::Job { tenant, id } => exec::run_job(&mut state, tenant, *id, now),
-                Due::Cron { tenant, name } => exec::run_cron(&mut state, tenant, name, now),
+                Due::Job { tenant, id } => crate::api::run_job(&mut state, tenant, *id, now),
+                Due::Cron { tenant, name } => crate::api::run_cron(&mut state, tenant, name, now),
             };
             if let Err(e) = result {
                 // The log refused the record (disk failing): nothing ran; try again later.

@@ -47,9 +47,15 @@ fuzz_target!(|input: (u8, u8, &[u8])| {
     let Some(r) = route(PATHS[p as usize % PATHS.len()]) else {
         return;
     };
-    if !nimbus::ops::allowed(method, r) {
+    if !nimbus::api::allowed(method, r) {
         return;
     }
     let mut body = body.to_vec();
-    let _ = nimbus::ops::decode(method, r, &mut body, &mut Parser::default());
+    let _ = nimbus::api::decode(nimbus::api::Input {
+        method,
+        route: r,
+        target: "/api/sessions?tenant_id=t",
+        body: &mut body,
+        parser: &mut Parser::default(),
+    });
 });

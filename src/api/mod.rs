@@ -1,0 +1,215 @@
+//! The native API by resource family: for each family, its operations (typed, validated
+//! values that can cross to the shard owning their tenant), their decoding from HTTP, and
+//! their execution against that shard's [`State`].
+//!
+//! Decoding (JSON parsing, name and id checks) runs on the core that received the request,
+//! so the owner only executes. Execution is synchronous and I/O-free; writes go through
+//! [`State::commit`]. Invariant: an [`Op`] is `Send` and owns its data.
+//!
+//! A new family adds a file here, a variant of [`Family`], its routes in
+//! [`decode`] and its arm in [`execute`].
+
+mod documents;
+mod input;
+mod schedule;
+mod schemas;
+mod services;
+mod sessions;
+mod tenants;
+
+pub use documents::Op as DocumentOp;
+pub use schedule::{decode_mutation, parse_mutation, Op as ScheduleOp};
+pub use schemas::Op as SchemaOp;
+pub use services::{service_def, Op as ServiceOp, SandboxAction, ServiceRequest};
+pub use sessions::Op as SessionOp;
+pub use tenants::Op as TenantOp;
+
+use crate::error::{Error, Result};
+use crate::http::parse::Method;
+use crate::http::route::Route;
+use crate::ids::DocId;
+use crate::json::Parser;
+use crate::state::State;
+
+/// A request for the shard that owns `tenant`.
+#[derive(Debug)]
+pub struct Op {
+    pub tenant: String,
+    pub family: Family,
+}
+
+/// What an [`Op`] does, by resource family.
+#[derive(Debug)]
+pub enum Family {
+    Tenants(TenantOp),
+    Documents(DocumentOp),
+    Schemas(SchemaOp),
+    Schedule(ScheduleOp),
+    Sessions(SessionOp),
+    Services(ServiceOp),
+}
+
+macro_rules! family_from {
+    ($($variant:ident($op:ty)),*) => {$(
+        impl From<$op> for Family {
+            fn from(op: $op) -> Family {
+                Family::$variant(op)
+            }
+        }
+    )*};
+}
+family_from!(
+    Tenants(TenantOp),
+    Documents(DocumentOp),
+    Schemas(SchemaOp),
+    Schedule(ScheduleOp),
+    Sessions(SessionOp),
+    Services(ServiceOp)
+);
+
+impl Op {
+    /// An operation of `tenant`.
+    pub fn of(tenant: impl Into<String>, op: impl Into<Family>) -> Op {
+        Op {
+            tenant: tenant.into(),
+            family: op.into(),
+        }
+    }
+
+    /// The tenant whose shard executes this op.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The document a write names, when the client named it.
+    pub fn doc_id(&self) -> Option<DocId> {
+        match &self.family {
+            Family::Documents(op) => op.doc_id(),
+            _ => None,
+        }
+    }
+}
+
+/// What a routed request asks for.
+#[derive(Debug)]
+pub enum Request {
+    /// `GET /health`.
+    Health,
+    /// `GET /api/tenants`: gathered from every shard.
+    ListTenants,
+    /// `GET /api/sessions/{id}` (or `.../close` with `close`): asked of every shard.
+    SessionById { id: String, close: bool },
+    /// A request for the process supervisor, once the tenant is known to exist.
+    Sandbox {
+        tenant: String,
+        action: SandboxAction,
+    },
+    /// A service request: definitions on the tenant's shard, processes in the supervisor.
+    Service {
+        tenant: String,
+        name: Option<String>,
+        action: ServiceRequest,
+    },
+    /// Anything owned by one tenant's shard.
+    Op(Op),
+}
+
+/// What one family's decoder is given: the request, its target (for query parameters) and
+/// its body, parsed in place by `parser`.
+pub struct Input<'a, 'b> {
+    pub method: Method,
+    pub route: Route<'a>,
+    pub target: &'a str,
+    pub body: &'b mut [u8],
+    pub parser: &'b mut Parser,
+}
+
+impl Input<'_, '_> {
+    /// Whether the method only reads (`GET`, `HEAD`).
+    fn reads(&self) -> bool {
+        matches!(self.method, Method::Get | Method::Head)
+    }
+
+    /// The body, which must be a JSON object.
+    fn object(&mut self) -> Result<crate::value::Value> {
+        input::body_object(self.parser, self.body)
+    }
+
+    /// The refusal of a method the route does not answer.
+    fn not_allowed(&self) -> Error {
+        Error::MethodNotAllowed {
+            method: String::new(),
+            allow: self.route.allow(),
+        }
+    }
+}
+
+/// Decodes a routed request whose method the route allows.
+pub fn decode(input: Input<'_, '_>) -> Result<Request> {
+    match input.route {
+        Route::Health => Ok(Request::Health),
+        Route::Tenants | Route::Tenant(_) => tenants::decode(input),
+        Route::Documents(_)
+        | Route::Table(..)
+        | Route::Document(..)
+        | Route::Query(_)
+        | Route::QueryPaginated(_) => documents::decode(input),
+        Route::Schemas(_) | Route::Schema(..) => schemas::decode(input),
+        Route::Schedule(_) | Route::Job(..) | Route::JobHistory(..) => schedule::decode(input),
+        Route::Crons(_) | Route::Cron(..) => schedule::decode(input),
+        Route::Sessions | Route::Session(_) | Route::SessionClose(_) => sessions::decode(input),
+        Route::Services(_)
+        | Route::Service(..)
+        | Route::ServiceAction(..)
+        | Route::Sandboxes(_)
+        | Route::Sandbox(..)
+        | Route::SandboxStop(..) => services::decode(input),
+        Route::Ws | Route::Deploy => Err(input.not_allowed()),
+    }
+}
+
+/// Executes `op` on the shard that owns its tenant, writing the response body to `out`;
+/// returns the success status and, for a write, its sequence number (0 for a read).
+pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64)> {
+    let tenant = op.tenant;
+    match op.family {
+        Family::Tenants(op) => tenants::execute(state, tenant, op, out),
+        Family::Documents(op) => documents::execute(state, tenant, op, out),
+        Family::Schemas(op) => schemas::execute(state, tenant, op, out),
+        Family::Schedule(op) => schedule::execute(state, tenant, op, out),
+        Family::Sessions(op) => sessions::execute(state, tenant, op, out),
+        Family::Services(op) => services::execute(state, tenant, op, out),
+    }
+}
+
+pub use schedule::{run_cron, run_job};
+
+/// Whether `method` is one that `route` answers.
+pub fn allowed(method: Method, route: Route<'_>) -> bool {
+    let name = match method {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Patch => "PATCH",
+        Method::Delete => "DELETE",
+        Method::Other => return false,
+    };
+    route.allow().split(", ").any(|m| m == name)
+}
+
+/// Appends a JSON array, writing each item with `each`.
+fn write_array<T>(
+    out: &mut Vec<u8>,
+    items: impl IntoIterator<Item = T>,
+    mut each: impl FnMut(&mut Vec<u8>, T),
+) {
+    out.push(b'[');
+    for (n, item) in items.into_iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        each(out, item);
+    }
+    out.push(b']');
+}

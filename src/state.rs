@@ -1,0 +1,66 @@
+//! What one shard owns (its store, log, live queries, timers and sessions) and the one path
+//! every write takes through them: [`State::commit`].
+//!
+//! Synchronous and I/O-free: the shard runs it between awaits. A write becomes a
+//! [`Change`] that the store checks, the log records and the store applies, so every write
+//! has exactly one record; the caller acknowledges it once the record is durable.
+
+use crate::error::{Error, Result};
+use crate::query::Limits;
+use crate::schedule::Timers;
+use crate::sessions::Sessions;
+use crate::store::{Change, Store};
+use crate::subs::{ConnRef, Subs};
+use crate::wal::writer::Log;
+
+/// What one shard owns: its data, its log and its live queries.
+pub struct State {
+    pub store: Store,
+    pub log: Log,
+    pub subs: Subs,
+    /// Connections to end because their tenant was deleted (drained by the shard).
+    pub ended: Vec<ConnRef>,
+    /// When this shard's jobs and crons are next due.
+    pub timers: Timers,
+    /// Sessions of this shard's tenants.
+    pub sessions: Sessions,
+    /// Tenants deleted by the last op (their processes are stopped by the shard).
+    pub deleted: Vec<String>,
+    /// How much one request may read and answer.
+    pub limits: Limits,
+}
+
+impl State {
+    /// Checks a change, logs it, applies it, and lets live queries see it; returns its
+    /// sequence number, which the caller waits to be durable before acknowledging.
+    pub fn commit(&mut self, change: Change) -> Result<u64> {
+        if self.log.failing() {
+            return Err(Error::Unavailable(
+                "the shard's log cannot be written right now (disk failing or full); writes are refused until it recovers".into(),
+            ));
+        }
+        self.store.check(&change)?;
+        let watched = change
+            .doc_target()
+            .filter(|(t, ..)| self.subs.watches(t))
+            .map(|(t, tb, id)| (t.to_string(), tb.to_string(), id));
+        if let Some((t, tb, id)) = &watched {
+            self.subs.before(&self.store, t, tb, *id);
+        }
+        let (seq, change) = self.log.append(change);
+        let deleted_tenant = match &change {
+            Change::DeleteTenant { tenant } => Some(tenant.clone()),
+            _ => None,
+        };
+        self.store.apply(change);
+        if let Some((t, tb, id)) = watched {
+            self.subs.after(&self.store, &t, &tb, id, seq);
+        }
+        if let Some(t) = deleted_tenant {
+            self.ended.extend(self.subs.drop_tenant(&t));
+            self.sessions.drop_tenant(&t);
+            self.deleted.push(t);
+        }
+        Ok(seq)
+    }
+}
