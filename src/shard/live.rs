@@ -8,7 +8,6 @@ use crate::sessions::{Kind as SessionKind, Session};
 use crate::subs::{Batch, ConnRef, Delivery};
 use crate::ws::frames;
 use crate::ws::outbox::Outbox;
-use crate::ws::session::fatal;
 use futures_channel::oneshot;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -291,7 +290,7 @@ impl Shard {
             } else {
                 1008
             };
-            fatal(self, &outbox, error, code);
+            outbox.fatal(error, self.request_id().as_str(), code);
         }
     }
 
@@ -301,7 +300,7 @@ impl Shard {
         let all: Vec<Rc<Outbox>> = self.conns.borrow().values().cloned().collect();
         let e = Error::Unavailable("the server is shutting down".into());
         for o in &all {
-            fatal(self, o, &e, 1001);
+            o.fatal(&e, self.request_id().as_str(), 1001);
         }
         let deadline = Instant::now() + Duration::from_secs(1);
         while Instant::now() < deadline && !self.conns.borrow().is_empty() {

@@ -1,12 +1,13 @@
-//! WebSocket: the `nimbus.v2` upgrade, each connection's session, and its outbound queue.
+//! WebSocket building blocks: the RFC 6455 framing ([`wire`]: fragment reassembly,
+//! ping/pong, the close handshake, batched writes), the JSON frames of DECISIONS §8
+//! ([`frames`]) and each connection's bounded outbound queue ([`outbox`]), which the shard
+//! fills with live results.
 //!
-//! The HTTP layer answers the upgrade (`conn`); a session then frames messages over the
-//! same socket (in poll mode) with [`wire`] (fragment reassembly, ping/pong, the close
-//! handshake, batched writes) and speaks the JSON frames of DECISIONS §8.
+//! The session that drives a connection after the upgrade is `conn::ws`: it sits above
+//! the shard it asks, so nothing here knows a shard.
 
 pub mod frames;
 pub mod outbox;
-pub mod session;
 pub mod wire;
 
 use sha1::{Digest, Sha1};

@@ -197,6 +197,12 @@ impl Outbox {
         self.end();
     }
 
+    /// Ends the connection with a `fatal_error` frame carrying `e`, then a close frame.
+    pub fn fatal(&self, e: &crate::error::Error, trace_id: &str, close_code: u16) {
+        self.push_text(super::frames::error("fatal_error", e, trace_id));
+        self.close(close_code, e.code());
+    }
+
     /// Starts a subscription whose results echo `request_id` (JSON text).
     pub fn add_sub(&self, sub: u32, request_id: Vec<u8>) {
         self.subs.borrow_mut().insert(

@@ -5,16 +5,16 @@
 //! shard that owns the tenant; results come back to this shard as shared bytes and are
 //! queued in the outbox, where a newer result replaces an older unsent one.
 
-use super::frames;
-use super::outbox::{Out, Outbox};
-use super::wire::{self, Event, Reader, Sock, WireError};
-use super::{race, Either};
 use crate::api::decode_mutation;
 use crate::error::Error;
 use crate::query::Query;
 use crate::shard::Shard;
 use crate::subs::ConnRef;
 use crate::value::Value;
+use crate::ws::frames;
+use crate::ws::outbox::{Out, Outbox};
+use crate::ws::wire::{self, Event, Reader, Sock, WireError};
+use crate::ws::{race, Either};
 use monoio::net::TcpStream;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -37,10 +37,8 @@ pub struct Upgrade {
 const WRITE_BATCH_MAX: usize = 256 * 1024;
 
 /// Ends a connection with a `fatal_error` frame and a close frame.
-pub fn fatal(shard: &Shard, outbox: &Outbox, e: &Error, close_code: u16) {
-    let trace = shard.request_id();
-    outbox.push_text(frames::error("fatal_error", e, trace.as_str()));
-    outbox.close(close_code, e.code());
+fn fatal(shard: &Shard, outbox: &Outbox, e: &Error, close_code: u16) {
+    outbox.fatal(e, shard.request_id().as_str(), close_code);
 }
 
 /// Serves a connection whose upgrade was answered; `leftover` are bytes read past the

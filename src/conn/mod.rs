@@ -6,22 +6,24 @@
 //! output buffer. Pipelined responses accumulate in the output buffer and are written when
 //! the connection would otherwise wait for input.
 
-use crate::api::{allowed, decode, Input, Request};
-use crate::auth::{constant_time_eq, origin_allowed};
+mod access;
+mod answer;
+mod ws;
+
 use crate::clock::{now_ms, rfc3339};
 use crate::error::{Error, Result};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::parse::{parse_head, BodyKind, Head, Method};
 use crate::http::respond::{write_response, ResponseMeta, CONTINUE};
-use crate::http::route::{path_of, query_param, route, Route};
 use crate::shard::{RequestId, Shard};
-use crate::subs::ConnRef;
-use crate::ws::session::Upgrade;
+use access::admit;
+use answer::{answer, write_switching};
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+use ws::Upgrade;
 
 /// Responses buffered beyond this are written even if more pipelined requests wait.
 const OUT_FLUSH_BYTES: usize = 256 * 1024;
@@ -82,7 +84,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
             conn.set_busy(&shard, false);
             // The HTTP buffers are not needed by a WebSocket; an idle socket keeps only its own.
             drop(conn);
-            Box::pin(crate::ws::session::serve(shard, stream, leftover, upgrade)).await
+            Box::pin(ws::serve(shard, stream, leftover, upgrade)).await
         }
         None => {
             conn.set_busy(&shard, false);
@@ -397,107 +399,6 @@ async fn respond(
     finish(shard, result, Some(head), &request_id, resp, out)
 }
 
-/// `POST /api/admin/deploy`'s own two credentials (DEPLOYS) and its method.
-fn admit_deploy(shard: &Shard, head: &Head, head_bytes: &[u8]) -> Result<()> {
-    let Some(expected) = &shard.config.deploy_token else {
-        return Err(Error::UnauthorizedBecause(
-            "the deploy admin API is disabled; set NIMBUS_DEPLOY_TOKEN before starting the server"
-                .into(),
-        ));
-    };
-    let bearer_ok = head
-        .bearer
-        .as_ref()
-        .is_some_and(|b| constant_time_eq(&head_bytes[b.clone()], expected.as_bytes()));
-    if !bearer_ok {
-        return Err(Error::UnauthorizedBecause(
-            "invalid deploy admin token (Authorization: Bearer <NIMBUS_DEPLOY_TOKEN>)".into(),
-        ));
-    }
-    let admin_ok = head
-        .admin_token
-        .as_ref()
-        .is_some_and(|t| constant_time_eq(&head_bytes[t.clone()], shard.token.as_bytes()));
-    if !admin_ok {
-        return Err(Error::UnauthorizedBecause(format!(
-            "missing or invalid X-Nimbus-Admin-Token (the local admin token, in {})",
-            crate::auth::token_path(&shard.config.data_dir).display()
-        )));
-    }
-    if head.method != Method::Post {
-        return Err(Error::MethodNotAllowed {
-            method: String::from_utf8_lossy(&head_bytes[head.method_text.clone()]).into_owned(),
-            allow: Route::Deploy.allow(),
-        });
-    }
-    Ok(())
-}
-
-/// `POST /api/admin/deploy`, admitted: shard 0 does the work.
-async fn deploy(shard: &Shard, body: &mut [u8], resp: &mut Vec<u8>) -> Result<u16> {
-    let request = shard
-        .parser
-        .borrow_mut()
-        .parse(body)
-        .map_err(|e| Error::InvalidInput(e.0))?;
-    let out = shard.deploy(request).await?;
-    resp.extend_from_slice(&out);
-    Ok(200)
-}
-
-/// The `101` answer to a WebSocket upgrade.
-fn write_switching(out: &mut Vec<u8>, accept: &str, nimbus: bool) {
-    out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
-    out.extend_from_slice(accept.as_bytes());
-    if nimbus {
-        out.extend_from_slice(b"\r\nSec-WebSocket-Protocol: nimbus.v2");
-    }
-    out.extend_from_slice(b"\r\n\r\n");
-}
-
-/// Checks a `GET /ws` and registers the connection with its tenant's shard.
-async fn upgrade(shard: &Shard, head: &Head, head_bytes: &[u8], target: &str) -> Result<Upgrade> {
-    let tenant = match &head.tenant {
-        Some(r) => String::from_utf8_lossy(&head_bytes[r.clone()]).into_owned(),
-        None => query_param(target, "tenant_id").ok_or_else(|| {
-            Error::InvalidInput(
-                "the tenant is required: an X-Tenant-Id header or a tenant_id query parameter"
-                    .into(),
-            )
-        })?,
-    };
-    if !crate::ids::valid_tenant_id(&tenant) {
-        return Err(Error::InvalidInput(format!("invalid tenant id `{tenant}`")));
-    }
-    if !head.offers_nimbus_v2 {
-        return Err(Error::InvalidInput(
-            "the nimbus.v2 subprotocol is required (Sec-WebSocket-Protocol: nimbus.v2)".into(),
-        ));
-    }
-    let key = match &head.ws_key {
-        Some(k) if head.upgrade_websocket && head.ws_version_13 => &head_bytes[k.clone()],
-        _ => {
-            return Err(Error::InvalidInput(
-                "not a WebSocket upgrade: needs Upgrade: websocket, Connection: Upgrade, Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key".into(),
-            ))
-        }
-    };
-    let conn = shard.new_conn_id();
-    let session_id = crate::ids::DocId(ulid::Ulid::new().0).to_string();
-    let me = ConnRef {
-        shard: shard.id,
-        conn,
-    };
-    shard.attach(&tenant, me, &session_id).await?;
-    Ok(Upgrade {
-        tenant,
-        conn,
-        session_id,
-        accept: crate::ws::accept_key(key),
-        echo: false,
-    })
-}
-
 /// Writes the response for `result` (an error becomes its envelope) into `out`; `head` is
 /// `None` when the request head itself could not be read. Returns whether the connection
 /// stays open.
@@ -538,150 +439,4 @@ fn finish(
         write_response(out, status, resp, &meta);
     });
     keep_alive
-}
-
-/// What the head alone decides, checked before any body is read or room made for it:
-/// the Origin rule (`403`), the credential (`401`, for every route but `/health`, so a
-/// `401` comes before any `404`), the route (`404`) and the method (`405`).
-fn admit(shard: &Shard, head: &Head, head_bytes: &[u8]) -> Result<()> {
-    if let Some(origin) = &head.origin {
-        if !origin_allowed(&head_bytes[origin.clone()], shard.port) {
-            return Err(Error::Forbidden(format!(
-                "origin `{}` is not a loopback origin on port {}",
-                String::from_utf8_lossy(&head_bytes[origin.clone()]),
-                shard.port
-            )));
-        }
-    }
-    let target = target_of(head, head_bytes)?;
-    let path = path_of(target);
-    #[cfg(feature = "autobahn")]
-    if echo_upgrade(head, path) {
-        return Ok(());
-    }
-    let found = route(path);
-    if found == Some(Route::Deploy) {
-        return admit_deploy(shard, head, head_bytes);
-    }
-    if found != Some(Route::Health) {
-        let token = shard.token.as_bytes();
-        let by_header = head
-            .credential
-            .as_ref()
-            .is_some_and(|c| constant_time_eq(&head_bytes[c.clone()], token));
-        // Browsers cannot set headers on a WebSocket: `/ws` also takes `?token=`.
-        let by_query = found == Some(Route::Ws)
-            && query_param(target, "token").is_some_and(|t| constant_time_eq(t.as_bytes(), token));
-        if !(by_header || by_query) {
-            return Err(Error::Unauthorized);
-        }
-    }
-    let method_text =
-        || String::from_utf8_lossy(&head_bytes[head.method_text.clone()]).into_owned();
-    let Some(found) = found else {
-        return Err(Error::NotFound(format!(
-            "no route for {} {path}",
-            method_text()
-        )));
-    };
-    if !allowed(head.method, found) {
-        return Err(Error::MethodNotAllowed {
-            method: method_text(),
-            allow: found.allow(),
-        });
-    }
-    Ok(())
-}
-
-fn target_of<'a>(head: &Head, head_bytes: &'a [u8]) -> Result<&'a str> {
-    std::str::from_utf8(&head_bytes[head.target.clone()])
-        .map_err(|_| Error::InvalidInput("request target is not UTF-8".into()))
-}
-
-/// Test builds: a WebSocket upgrade on `/` is the Autobahn echo endpoint.
-#[cfg(feature = "autobahn")]
-fn echo_upgrade(head: &Head, path: &str) -> bool {
-    path == "/" && head.upgrade_websocket && head.ws_version_13 && head.ws_key.is_some()
-}
-
-/// Answers an admitted request (see [`admit`]).
-async fn answer(
-    shard: &Shard,
-    head: &Head,
-    head_bytes: &[u8],
-    body: &mut [u8],
-    resp: &mut Vec<u8>,
-    upgrade_slot: &mut Option<Upgrade>,
-) -> Result<u16> {
-    let target = target_of(head, head_bytes)?;
-    let path = path_of(target);
-    #[cfg(feature = "autobahn")]
-    if echo_upgrade(head, path) {
-        if let Some(key) = &head.ws_key {
-            let accept = crate::ws::accept_key(&head_bytes[key.clone()]);
-            let conn = shard.new_conn_id();
-            *upgrade_slot = Some(Upgrade {
-                tenant: String::new(),
-                conn,
-                session_id: String::new(),
-                accept,
-                echo: true,
-            });
-            return Ok(101);
-        }
-    }
-    let Some(found) = route(path) else {
-        return Err(Error::Internal("an admitted request has no route".into()));
-    };
-    if found == Route::Deploy {
-        return deploy(shard, body, resp).await;
-    }
-    if found == Route::Ws {
-        *upgrade_slot = Some(upgrade(shard, head, head_bytes, target).await?);
-        return Ok(101);
-    }
-    let request = decode(Input {
-        method: head.method,
-        route: found,
-        target,
-        body,
-        parser: &mut shard.parser.borrow_mut(),
-    })?;
-    match request {
-        Request::Health => {
-            resp.extend_from_slice(b"{\"ok\":true}");
-            Ok(200)
-        }
-        Request::ListTenants => {
-            let ids = shard.list_tenants().await?;
-            resp.extend_from_slice(b"{\"tenants\":[");
-            for (n, id) in ids.iter().enumerate() {
-                if n > 0 {
-                    resp.push(b',');
-                }
-                crate::json::write_str(resp, id);
-            }
-            resp.extend_from_slice(b"]}");
-            Ok(200)
-        }
-        Request::Service {
-            tenant,
-            name,
-            action,
-        } => {
-            let (status, body) = shard.service(tenant, name, action).await?;
-            resp.extend_from_slice(&body);
-            Ok(status)
-        }
-        Request::Sandbox { tenant, action } => {
-            let created = matches!(action, crate::api::SandboxAction::Run(_));
-            resp.extend_from_slice(&shard.sandbox(tenant, action).await?);
-            Ok(if created { 201 } else { 200 })
-        }
-        Request::SessionById { id, close } => {
-            resp.extend_from_slice(&shard.session_by_id(&id, close).await?);
-            Ok(200)
-        }
-        Request::Op(op) => shard.execute(op, resp).await,
-    }
 }

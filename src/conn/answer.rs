@@ -1,0 +1,165 @@
+//! Answering an admitted request: the routes the connection handles itself (deploys, the
+//! WebSocket upgrade, `/health`, lists gathered from every shard) and the rest, decoded by
+//! [`crate::api`] and executed on the shard that owns the tenant.
+
+use super::access::target_of;
+use super::ws::Upgrade;
+use crate::api::{decode, Input, Request};
+use crate::error::{Error, Result};
+use crate::http::parse::Head;
+use crate::http::route::{path_of, query_param, route, Route};
+use crate::shard::Shard;
+use crate::subs::ConnRef;
+
+/// Test builds: a WebSocket upgrade on `/` is the Autobahn echo endpoint.
+#[cfg(feature = "autobahn")]
+pub fn echo_upgrade(head: &Head, path: &str) -> bool {
+    path == "/" && head.upgrade_websocket && head.ws_version_13 && head.ws_key.is_some()
+}
+
+/// Answers an admitted request (see [`admit`]).
+pub async fn answer(
+    shard: &Shard,
+    head: &Head,
+    head_bytes: &[u8],
+    body: &mut [u8],
+    resp: &mut Vec<u8>,
+    upgrade_slot: &mut Option<Upgrade>,
+) -> Result<u16> {
+    let target = target_of(head, head_bytes)?;
+    let path = path_of(target);
+    #[cfg(feature = "autobahn")]
+    if echo_upgrade(head, path) {
+        if let Some(key) = &head.ws_key {
+            let accept = crate::ws::accept_key(&head_bytes[key.clone()]);
+            let conn = shard.new_conn_id();
+            *upgrade_slot = Some(Upgrade {
+                tenant: String::new(),
+                conn,
+                session_id: String::new(),
+                accept,
+                echo: true,
+            });
+            return Ok(101);
+        }
+    }
+    let Some(found) = route(path) else {
+        return Err(Error::Internal("an admitted request has no route".into()));
+    };
+    if found == Route::Deploy {
+        return deploy(shard, body, resp).await;
+    }
+    if found == Route::Ws {
+        *upgrade_slot = Some(upgrade(shard, head, head_bytes, target).await?);
+        return Ok(101);
+    }
+    let request = decode(Input {
+        method: head.method,
+        route: found,
+        target,
+        body,
+        parser: &mut shard.parser.borrow_mut(),
+    })?;
+    match request {
+        Request::Health => {
+            resp.extend_from_slice(b"{\"ok\":true}");
+            Ok(200)
+        }
+        Request::ListTenants => {
+            let ids = shard.list_tenants().await?;
+            resp.extend_from_slice(b"{\"tenants\":[");
+            for (n, id) in ids.iter().enumerate() {
+                if n > 0 {
+                    resp.push(b',');
+                }
+                crate::json::write_str(resp, id);
+            }
+            resp.extend_from_slice(b"]}");
+            Ok(200)
+        }
+        Request::Service {
+            tenant,
+            name,
+            action,
+        } => {
+            let (status, body) = shard.service(tenant, name, action).await?;
+            resp.extend_from_slice(&body);
+            Ok(status)
+        }
+        Request::Sandbox { tenant, action } => {
+            let created = matches!(action, crate::api::SandboxAction::Run(_));
+            resp.extend_from_slice(&shard.sandbox(tenant, action).await?);
+            Ok(if created { 201 } else { 200 })
+        }
+        Request::SessionById { id, close } => {
+            resp.extend_from_slice(&shard.session_by_id(&id, close).await?);
+            Ok(200)
+        }
+        Request::Op(op) => shard.execute(op, resp).await,
+    }
+}
+
+/// `POST /api/admin/deploy`, admitted: shard 0 does the work.
+async fn deploy(shard: &Shard, body: &mut [u8], resp: &mut Vec<u8>) -> Result<u16> {
+    let request = shard
+        .parser
+        .borrow_mut()
+        .parse(body)
+        .map_err(|e| Error::InvalidInput(e.0))?;
+    let out = shard.deploy(request).await?;
+    resp.extend_from_slice(&out);
+    Ok(200)
+}
+
+/// The `101` answer to a WebSocket upgrade.
+pub fn write_switching(out: &mut Vec<u8>, accept: &str, nimbus: bool) {
+    out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
+    out.extend_from_slice(accept.as_bytes());
+    if nimbus {
+        out.extend_from_slice(b"\r\nSec-WebSocket-Protocol: nimbus.v2");
+    }
+    out.extend_from_slice(b"\r\n\r\n");
+}
+
+/// Checks a `GET /ws` and registers the connection with its tenant's shard.
+async fn upgrade(shard: &Shard, head: &Head, head_bytes: &[u8], target: &str) -> Result<Upgrade> {
+    let tenant = match &head.tenant {
+        Some(r) => String::from_utf8_lossy(&head_bytes[r.clone()]).into_owned(),
+        None => query_param(target, "tenant_id").ok_or_else(|| {
+            Error::InvalidInput(
+                "the tenant is required: an X-Tenant-Id header or a tenant_id query parameter"
+                    .into(),
+            )
+        })?,
+    };
+    if !crate::ids::valid_tenant_id(&tenant) {
+        return Err(Error::InvalidInput(format!("invalid tenant id `{tenant}`")));
+    }
+    if !head.offers_nimbus_v2 {
+        return Err(Error::InvalidInput(
+            "the nimbus.v2 subprotocol is required (Sec-WebSocket-Protocol: nimbus.v2)".into(),
+        ));
+    }
+    let key = match &head.ws_key {
+        Some(k) if head.upgrade_websocket && head.ws_version_13 => &head_bytes[k.clone()],
+        _ => {
+            return Err(Error::InvalidInput(
+                "not a WebSocket upgrade: needs Upgrade: websocket, Connection: Upgrade, Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key".into(),
+            ))
+        }
+    };
+    let conn = shard.new_conn_id();
+    let session_id = crate::ids::DocId(ulid::Ulid::new().0).to_string();
+    let me = ConnRef {
+        shard: shard.id,
+        conn,
+    };
+    shard.attach(&tenant, me, &session_id).await?;
+    Ok(Upgrade {
+        tenant,
+        conn,
+        session_id,
+        accept: crate::ws::accept_key(key),
+        echo: false,
+    })
+}
