@@ -199,43 +199,15 @@ pub fn run(config: Config) -> io::Result<()> {
     // Held until the process exits: one server per data directory.
     let _lock = crate::datadir::open(&config.data_dir)?;
     let token: Arc<str> = load_or_create_token(&config.data_dir)?.into();
-    let listeners = bind_listeners(&config.host, config.port, config.shards).map_err(|e| {
-        let remedy = match e.kind() {
-            io::ErrorKind::AddrInUse => {
-                "another program listens there: stop it, or pass another --port"
-            }
-            io::ErrorKind::PermissionDenied => {
-                "ports below 1024 need privileges: pass a --port of 1024 or more"
-            }
-            io::ErrorKind::AddrNotAvailable => "this host has no such address: pass another --host",
-            _ => "check --host and --port",
-        };
-        io::Error::new(
-            e.kind(),
-            format!(
-                "cannot listen on {}:{}: {e}; {remedy}",
-                config.host, config.port
-            ),
-        )
-    })?;
+    let listeners = bind_listeners(&config.host, config.port, config.shards)
+        .map_err(|e| bind_error(&config, e))?;
     let port = listeners[0].local_addr()?.port();
     let signals = block_stop_signals();
     let config = Arc::new(config);
     let mesh = Arc::new(Mesh::new(config.shards, config.inbox_capacity));
     let cpus = allowed_cpus();
     // The app (if any) is loaded before anything listens: a bad app directory stops the start.
-    let mut initial_app = match &config.app_dir {
-        Some(dir) => Some(crate::deploy::Active {
-            generation: 1,
-            app: crate::deploy::app::load_app_dir(dir).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("--app {}: {}", dir.display(), e.message()),
-                )
-            })?,
-        }),
-        None => None,
-    };
+    let mut initial_app = load_initial_app(&config)?;
     let disk: Arc<dyn Disk> = Arc::new(OsDisk);
     let started = Instant::now();
     let shards = config.shards;
@@ -262,30 +234,8 @@ pub fn run(config: Config) -> io::Result<()> {
         opened.push((dir, rec));
     }
     let procs = crate::proc::Procs::spawn()?;
-    // Services marked autostart start now, from their durable definitions.
     for (_, rec) in &opened {
-        for tenant in rec.store.tenant_ids() {
-            let Ok(t) = rec.store.tenant(tenant) else {
-                continue;
-            };
-            for def in t.services.values().filter(|d| d.autostart) {
-                let dir = config
-                    .data_dir
-                    .join("tenants")
-                    .join(tenant)
-                    .join("services")
-                    .join(&def.name);
-                let (reply, _) = futures_channel::oneshot::channel();
-                let action = crate::proc::Action::Start;
-                procs.send(crate::proc::ProcMsg::ServiceAction {
-                    tenant: tenant.to_string(),
-                    def: def.clone(),
-                    dir,
-                    action,
-                    reply,
-                });
-            }
-        }
+        autostart(&config, &procs, &rec.store);
     }
     let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
     for ((id, listener), (dir, rec)) in listeners.into_iter().enumerate().zip(opened) {
@@ -348,19 +298,88 @@ pub fn run(config: Config) -> io::Result<()> {
     );
     let sig = wait_for_stop_signal(&signals);
     eprintln!("nimbus: signal {sig}, stopping");
-    // Children are stopped while the shards drain; the logs are settled last, after every
-    // answered write is durable. All within the 5 s DECISIONS §1 allows.
+    shut_down(&mesh, shards, &procs, &writers);
+    Ok(())
+}
+
+/// Children are stopped while the shards drain; the logs are settled last, after every
+/// answered write is durable. All within the 5 s DECISIONS §1 allows.
+fn shut_down(
+    mesh: &Mesh<crate::shard::ShardMsg>,
+    shards: usize,
+    procs: &crate::proc::Procs,
+    writers: &[mpsc::Sender<WriterMsg>],
+) {
     let procs_deadline = Instant::now() + Duration::from_secs(2);
     let (ack, stopped) = mpsc::channel();
     let asked_procs = procs.send(crate::proc::ProcMsg::Stop { ack });
     drain_shards(
-        &mesh,
+        mesh,
         shards,
         crate::shard::DRAIN_MAX + Duration::from_millis(200),
     );
     if asked_procs {
         let _ = stopped.recv_timeout(procs_deadline.saturating_duration_since(Instant::now()));
     }
-    stop_writers(&writers, Duration::from_millis(1500));
-    Ok(())
+    stop_writers(writers, Duration::from_millis(1500));
+}
+
+/// A bind error that names the address and what to do.
+fn bind_error(config: &Config, e: io::Error) -> io::Error {
+    let remedy = match e.kind() {
+        io::ErrorKind::AddrInUse => {
+            "another program listens there: stop it, or pass another --port"
+        }
+        io::ErrorKind::PermissionDenied => {
+            "ports below 1024 need privileges: pass a --port of 1024 or more"
+        }
+        io::ErrorKind::AddrNotAvailable => "this host has no such address: pass another --host",
+        _ => "check --host and --port",
+    };
+    io::Error::new(
+        e.kind(),
+        format!(
+            "cannot listen on {}:{}: {e}; {remedy}",
+            config.host, config.port
+        ),
+    )
+}
+
+/// The app of `--app`, loaded before anything listens: a bad app directory stops the start.
+fn load_initial_app(config: &Config) -> io::Result<Option<crate::deploy::Active>> {
+    let Some(dir) = &config.app_dir else {
+        return Ok(None);
+    };
+    let app = crate::deploy::app::load_app_dir(dir).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("--app {}: {}", dir.display(), e.message()),
+        )
+    })?;
+    Ok(Some(crate::deploy::Active { generation: 1, app }))
+}
+
+/// Services marked autostart start now, from their durable definitions.
+fn autostart(config: &Config, procs: &crate::proc::Procs, store: &crate::store::Store) {
+    for tenant in store.tenant_ids() {
+        let Ok(t) = store.tenant(tenant) else {
+            continue;
+        };
+        for def in t.services.values().filter(|d| d.autostart) {
+            let dir = config
+                .data_dir
+                .join("tenants")
+                .join(tenant)
+                .join("services")
+                .join(&def.name);
+            let (reply, _) = futures_channel::oneshot::channel();
+            procs.send(crate::proc::ProcMsg::ServiceAction {
+                tenant: tenant.to_string(),
+                def: def.clone(),
+                dir,
+                action: crate::proc::Action::Start,
+                reply,
+            });
+        }
+    }
 }

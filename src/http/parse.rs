@@ -171,14 +171,29 @@ pub fn parse_head(buf: &[u8], head_size_max: usize) -> Result<Option<Head>, Erro
         offers_nimbus_v2: false,
         len,
     };
-    let (mut upgrade, mut connection_upgrade) = (false, false);
-    let mut content_length: Option<u64> = None;
-    let mut chunked = false;
-    let mut hosts = 0;
+    let mut framing_of = Framing::default();
     for h in req.headers.iter() {
-        let v = h.value;
-        let name = h.name;
-        if name.eq_ignore_ascii_case("content-length") {
+        framing_of.header(&mut head, buf, h.name, h.value)?;
+    }
+    framing_of.finish(&mut head)?;
+    Ok(Some(head))
+}
+
+/// What the headers say about framing, gathered while the rest fills the [`Head`].
+#[derive(Default)]
+struct Framing {
+    upgrade: bool,
+    connection_upgrade: bool,
+    content_length: Option<u64>,
+    chunked: bool,
+    hosts: usize,
+}
+
+impl Framing {
+    /// Reads one header into `head` (or into what framing needs).
+    fn header(&mut self, head: &mut Head, buf: &[u8], name: &str, v: &[u8]) -> Result<(), Error> {
+        let is = |n: &str| name.eq_ignore_ascii_case(n);
+        if is("content-length") {
             let text = trim(v);
             if text.is_empty() || !text.iter().all(u8::is_ascii_digit) || text.len() > 19 {
                 return Err(framing("invalid Content-Length"));
@@ -187,74 +202,89 @@ pub fn parse_head(buf: &[u8], head_size_max: usize) -> Result<Option<Head>, Erro
                 .ok()
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(|| framing("invalid Content-Length"))?;
-            if content_length.is_some_and(|prev| prev != n) {
+            if self.content_length.is_some_and(|prev| prev != n) {
                 return Err(framing("conflicting Content-Length headers"));
             }
-            content_length = Some(n);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            self.content_length = Some(n);
+        } else if is("transfer-encoding") {
             // Only a lone `chunked` is understood; anything else cannot be framed safely.
-            if chunked || !trim(v).eq_ignore_ascii_case(b"chunked") {
+            if self.chunked || !trim(v).eq_ignore_ascii_case(b"chunked") {
                 return Err(framing(
                     "unsupported Transfer-Encoding (only `chunked` is accepted)",
                 ));
             }
-            chunked = true;
-        } else if name.eq_ignore_ascii_case("connection") {
+            self.chunked = true;
+        } else if is("connection") {
             if has_token(v, "close") {
                 head.keep_alive = false;
             } else if has_token(v, "keep-alive") {
                 head.keep_alive = true;
             }
-            connection_upgrade |= has_token(v, "upgrade");
-        } else if name.eq_ignore_ascii_case("upgrade") {
-            upgrade |= has_token(v, "websocket");
-        } else if name.eq_ignore_ascii_case("sec-websocket-key") {
-            head.ws_key = Some(range_of(buf, trim(v)));
-        } else if name.eq_ignore_ascii_case("sec-websocket-version") {
-            head.ws_version_13 = trim(v) == b"13";
-        } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
-            head.offers_nimbus_v2 |= has_token(v, "nimbus.v2");
-        } else if name.eq_ignore_ascii_case("x-tenant-id") {
-            head.tenant = Some(range_of(buf, trim(v)));
-        } else if name.eq_ignore_ascii_case("expect") {
-            head.expect_continue = trim(v).eq_ignore_ascii_case(b"100-continue");
-        } else if name.eq_ignore_ascii_case("authorization") {
-            let t = trim(v);
-            if t.len() > 7 && t[..7].eq_ignore_ascii_case(b"bearer ") {
-                head.bearer = Some(range_of(buf, trim(&t[7..])));
-                head.credential = head.bearer.clone();
-            }
-        } else if name.eq_ignore_ascii_case("x-nimbus-admin-token") {
-            head.admin_token = Some(range_of(buf, trim(v)));
-            if head.credential.is_none() {
-                head.credential = head.admin_token.clone();
-            }
-        } else if name.eq_ignore_ascii_case("origin") {
-            // Which of two would count is not for the server to guess.
-            if head.origin.is_some() {
-                return Err(framing("more than one Origin header"));
-            }
-            head.origin = Some(range_of(buf, trim(v)));
-        } else if name.eq_ignore_ascii_case("host") {
-            hosts += 1;
+            self.connection_upgrade |= has_token(v, "upgrade");
+        } else if is("upgrade") {
+            self.upgrade |= has_token(v, "websocket");
+        } else if is("host") {
+            self.hosts += 1;
+        } else {
+            return access_header(head, buf, name, v);
         }
+        Ok(())
     }
-    if chunked && content_length.is_some() {
-        return Err(framing("Content-Length together with Transfer-Encoding"));
+
+    /// The framing rules that need every header seen.
+    fn finish(self, head: &mut Head) -> Result<(), Error> {
+        if self.chunked && self.content_length.is_some() {
+            return Err(framing("Content-Length together with Transfer-Encoding"));
+        }
+        if self.chunked && head.minor == 0 {
+            return Err(framing("Transfer-Encoding in an HTTP/1.0 request"));
+        }
+        if head.minor >= 1 && self.hosts != 1 {
+            return Err(framing("an HTTP/1.1 request needs exactly one Host header"));
+        }
+        head.upgrade_websocket = self.upgrade && self.connection_upgrade;
+        head.body = match (self.chunked, self.content_length) {
+            (true, _) => BodyKind::Chunked,
+            (false, Some(n)) if n > 0 => BodyKind::Length(n),
+            _ => BodyKind::None,
+        };
+        Ok(())
     }
-    if chunked && minor == 0 {
-        return Err(framing("Transfer-Encoding in an HTTP/1.0 request"));
+}
+
+/// Headers about who asks and for what: credentials, origin, tenant, the WebSocket
+/// handshake, `Expect`. Others are ignored.
+fn access_header(head: &mut Head, buf: &[u8], name: &str, v: &[u8]) -> Result<(), Error> {
+    let is = |n: &str| name.eq_ignore_ascii_case(n);
+    if is("sec-websocket-key") {
+        head.ws_key = Some(range_of(buf, trim(v)));
+    } else if is("sec-websocket-version") {
+        head.ws_version_13 = trim(v) == b"13";
+    } else if is("sec-websocket-protocol") {
+        head.offers_nimbus_v2 |= has_token(v, "nimbus.v2");
+    } else if is("x-tenant-id") {
+        head.tenant = Some(range_of(buf, trim(v)));
+    } else if is("expect") {
+        head.expect_continue = trim(v).eq_ignore_ascii_case(b"100-continue");
+    } else if is("authorization") {
+        let t = trim(v);
+        if t.len() > 7 && t[..7].eq_ignore_ascii_case(b"bearer ") {
+            head.bearer = Some(range_of(buf, trim(&t[7..])));
+            head.credential = head.bearer.clone();
+        }
+    } else if is("x-nimbus-admin-token") {
+        head.admin_token = Some(range_of(buf, trim(v)));
+        if head.credential.is_none() {
+            head.credential = head.admin_token.clone();
+        }
+    } else if is("origin") {
+        // Which of two would count is not for the server to guess.
+        if head.origin.is_some() {
+            return Err(framing("more than one Origin header"));
+        }
+        head.origin = Some(range_of(buf, trim(v)));
     }
-    if minor >= 1 && hosts != 1 {
-        return Err(framing("an HTTP/1.1 request needs exactly one Host header"));
-    }
-    head.upgrade_websocket = upgrade && connection_upgrade;
-    head.body = match (chunked, content_length) {
-        (true, _) => BodyKind::Chunked,
-        (false, Some(n)) if n > 0 => BodyKind::Length(n),
-        _ => BodyKind::None,
-    };
-    Ok(Some(head))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -251,41 +251,10 @@ impl Supervisor {
                 let _ = reply.send(self.find(&tenant, &id).map(|s| Self::json(s)));
             }
             ProcMsg::ListSandboxes { tenant, reply } => {
-                self.poll();
-                let mut all: Vec<&Sandbox> = self
-                    .running
-                    .iter()
-                    .chain(self.finished.iter())
-                    .filter(|s| s.tenant == tenant)
-                    .collect();
-                all.sort_by(|a, b| a.id.cmp(&b.id));
-                let mut out = b"{\"sandboxes\":[".to_vec();
-                for (n, s) in all.into_iter().enumerate() {
-                    if n > 0 {
-                        out.push(b',');
-                    }
-                    s.write_json(&mut out);
-                }
-                out.extend_from_slice(b"]}");
-                let _ = reply.send(out);
+                let _ = reply.send(self.list_sandboxes(&tenant));
             }
             ProcMsg::StopSandbox { tenant, id, reply } => {
-                if let Some(s) = self.find(&tenant, &id) {
-                    s.kill(State::Killed);
-                }
-                // Wait (briefly) for the kill to land, so the answer shows the final state.
-                for _ in 0..200 {
-                    self.poll();
-                    if self
-                        .running
-                        .iter()
-                        .all(|s| s.tenant != tenant || s.id != id)
-                    {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                let _ = reply.send(self.find(&tenant, &id).map(|s| Self::json(s)));
+                let _ = reply.send(self.stop_sandbox(&tenant, &id));
             }
             ProcMsg::ServiceDefine { tenant, def, dir } => {
                 let key = (tenant.clone(), def.name.clone());
@@ -302,71 +271,13 @@ impl Supervisor {
                 dir,
                 action,
                 reply,
-            } => {
-                let key = (tenant.clone(), def.name.clone());
-                let now = now_ms();
-                let svc = self
-                    .services
-                    .entry(key.clone())
-                    .or_insert_with(|| Service::new(tenant, def.clone(), dir));
-                svc.def = def;
-                let spawns = svc.spawns;
-                let want_running = match action {
-                    Action::Get => {
-                        let mut out = Vec::new();
-                        svc.write_json(&mut out);
-                        let _ = reply.send(out);
-                        return true;
-                    }
-                    Action::Start => {
-                        svc.wanted = true;
-                        if svc.child.is_none() {
-                            svc.spawn(now);
-                        }
-                        true
-                    }
-                    Action::Stop => {
-                        svc.stop(now);
-                        false
-                    }
-                    Action::Restart => {
-                        if svc.child.is_some() {
-                            svc.stop(now);
-                            self.restart_after_stop.push(key.clone());
-                        } else {
-                            svc.wanted = true;
-                            svc.spawn(now);
-                        }
-                        true
-                    }
-                };
-                let started_after = want_running.then_some(spawns);
-                self.owed.push(Owed {
-                    key,
-                    started_after,
-                    reply,
-                });
-            }
+            } => self.service_action(tenant, def, dir, action, reply),
             ProcMsg::ServiceList {
                 tenant,
                 defs,
                 reply,
             } => {
-                let mut out = b"{\"services\":[".to_vec();
-                for (n, (def, dir)) in defs.into_iter().enumerate() {
-                    if n > 0 {
-                        out.push(b',');
-                    }
-                    let key = (tenant.clone(), def.name.clone());
-                    let svc = self
-                        .services
-                        .entry(key)
-                        .or_insert_with(|| Service::new(tenant.clone(), def.clone(), dir));
-                    svc.def = def;
-                    svc.write_json(&mut out);
-                }
-                out.extend_from_slice(b"]}");
-                let _ = reply.send(out);
+                let _ = reply.send(self.list_services(&tenant, defs));
             }
             ProcMsg::ServiceRemove { tenant, name } => {
                 let key = (tenant, name);
@@ -379,21 +290,7 @@ impl Supervisor {
                 );
                 self.services.remove(&key);
             }
-            ProcMsg::DropTenant { tenant } => {
-                let now = now_ms();
-                for (_, s) in self.services.iter_mut().filter(|(k, _)| k.0 == tenant) {
-                    s.stop(now);
-                }
-                let grace = std::time::Duration::from_millis(service::STOP_GRACE_MS + 500);
-                self.stop_services(|k| k.0 == tenant, grace);
-                self.services.retain(|k, _| k.0 != tenant);
-                for s in self.running.iter_mut().filter(|s| s.tenant == tenant) {
-                    s.kill(State::Killed);
-                }
-                self.reap_until_done(Duration::from_secs(5));
-                self.running.retain(|s| s.tenant != tenant);
-                self.finished.retain(|s| s.tenant != tenant);
-            }
+            ProcMsg::DropTenant { tenant } => self.drop_tenant(&tenant),
             ProcMsg::Stop { ack } => {
                 self.kill_all();
                 let _ = ack.send(());
@@ -401,6 +298,138 @@ impl Supervisor {
             }
         }
         true
+    }
+
+    /// `{"sandboxes":[...]}` of a tenant, by id.
+    fn list_sandboxes(&mut self, tenant: &str) -> Vec<u8> {
+        self.poll();
+        let mut all: Vec<&Sandbox> = self
+            .running
+            .iter()
+            .chain(self.finished.iter())
+            .filter(|s| s.tenant == tenant)
+            .collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut out = b"{\"sandboxes\":[".to_vec();
+        for (n, s) in all.into_iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            s.write_json(&mut out);
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
+
+    /// Kills a sandbox and answers its final state (`None`: no such sandbox).
+    fn stop_sandbox(&mut self, tenant: &str, id: &str) -> Option<Vec<u8>> {
+        if let Some(s) = self.find(tenant, id) {
+            s.kill(State::Killed);
+        }
+        // Wait (briefly) for the kill to land, so the answer shows the final state.
+        for _ in 0..200 {
+            self.poll();
+            if self
+                .running
+                .iter()
+                .all(|s| s.tenant != tenant || s.id != id)
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.find(tenant, id).map(|s| Self::json(s))
+    }
+
+    /// Starts, stops, restarts or shows a service; a change is answered once it took effect
+    /// (see [`Owed`]).
+    fn service_action(
+        &mut self,
+        tenant: String,
+        def: ServiceDef,
+        dir: PathBuf,
+        action: Action,
+        reply: oneshot::Sender<Vec<u8>>,
+    ) {
+        let key = (tenant.clone(), def.name.clone());
+        let now = now_ms();
+        let svc = self
+            .services
+            .entry(key.clone())
+            .or_insert_with(|| Service::new(tenant, def.clone(), dir));
+        svc.def = def;
+        let spawns = svc.spawns;
+        let want_running = match action {
+            Action::Get => {
+                let mut out = Vec::new();
+                svc.write_json(&mut out);
+                let _ = reply.send(out);
+                return;
+            }
+            Action::Start => {
+                svc.wanted = true;
+                if svc.child.is_none() {
+                    svc.spawn(now);
+                }
+                true
+            }
+            Action::Stop => {
+                svc.stop(now);
+                false
+            }
+            Action::Restart => {
+                if svc.child.is_some() {
+                    svc.stop(now);
+                    self.restart_after_stop.push(key.clone());
+                } else {
+                    svc.wanted = true;
+                    svc.spawn(now);
+                }
+                true
+            }
+        };
+        let started_after = want_running.then_some(spawns);
+        self.owed.push(Owed {
+            key,
+            started_after,
+            reply,
+        });
+    }
+
+    /// `{"services":[...]}`: each definition with its process's state.
+    fn list_services(&mut self, tenant: &str, defs: Vec<(ServiceDef, PathBuf)>) -> Vec<u8> {
+        let mut out = b"{\"services\":[".to_vec();
+        for (n, (def, dir)) in defs.into_iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            let key = (tenant.to_string(), def.name.clone());
+            let svc = self
+                .services
+                .entry(key)
+                .or_insert_with(|| Service::new(tenant.to_string(), def.clone(), dir));
+            svc.def = def;
+            svc.write_json(&mut out);
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
+
+    /// Stops and forgets every service and sandbox of a deleted tenant.
+    fn drop_tenant(&mut self, tenant: &str) {
+        let now = now_ms();
+        for (_, s) in self.services.iter_mut().filter(|(k, _)| k.0 == tenant) {
+            s.stop(now);
+        }
+        let grace = std::time::Duration::from_millis(service::STOP_GRACE_MS + 500);
+        self.stop_services(|k| k.0 == tenant, grace);
+        self.services.retain(|k, _| k.0 != tenant);
+        for s in self.running.iter_mut().filter(|s| s.tenant == tenant) {
+            s.kill(State::Killed);
+        }
+        self.reap_until_done(Duration::from_secs(5));
+        self.running.retain(|s| s.tenant != tenant);
+        self.finished.retain(|s| s.tenant != tenant);
     }
 
     fn reap_until_done(&mut self, within: Duration) {

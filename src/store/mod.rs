@@ -229,6 +229,23 @@ impl Tenant {
     fn doc(&self, table: &str, id: DocId) -> Option<&Doc> {
         self.tables.get(table).and_then(|t| t.docs.get(&id))
     }
+
+    /// Inserts a document, making its table (with the schema's indexes, empty and so ready
+    /// at once) on its first write.
+    fn insert(&mut self, table: String, doc: Doc) {
+        self.ids.observe(doc.id);
+        let tbl = match self.tables.get_mut(table.as_str()) {
+            Some(tbl) => tbl,
+            None => {
+                let mut tbl = Table::default();
+                if let Some(s) = self.schemas.get(&table) {
+                    tbl.sync_indexes(&s.indexes);
+                }
+                self.tables.entry(table.into_boxed_str()).or_insert(tbl)
+            }
+        };
+        tbl.put(doc);
+    }
 }
 
 /// All tenants a shard owns.
@@ -438,18 +455,7 @@ impl Store {
                 fields,
             } => {
                 if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
-                    t.ids.observe(id);
-                    let tbl = match t.tables.get_mut(table.as_str()) {
-                        Some(tbl) => tbl,
-                        None => {
-                            let mut tbl = Table::default();
-                            if let Some(s) = t.schemas.get(&table) {
-                                tbl.sync_indexes(&s.indexes); // empty: ready at once
-                            }
-                            t.tables.entry(table.into_boxed_str()).or_insert(tbl)
-                        }
-                    };
-                    tbl.put(Doc::new(id, at_ms, at_ms, &fields));
+                    t.insert(table, Doc::new(id, at_ms, at_ms, &fields));
                 }
             }
             Change::Patch {
@@ -508,30 +514,7 @@ impl Store {
                 finished_at,
                 error,
                 effect,
-            } => {
-                let Some(job) = self
-                    .tenants
-                    .get_mut(tenant.as_str())
-                    .and_then(|t| t.jobs.remove(&id))
-                else {
-                    return;
-                };
-                if let Some(e) = effect {
-                    self.apply(e.to_change(&tenant));
-                }
-                if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
-                    // A replay over a fuzzy snapshot may meet a result already recorded.
-                    t.history.retain(|r| r.job.id != id);
-                    t.history.push_back(JobResult {
-                        job,
-                        finished_at,
-                        error,
-                    });
-                    while t.history.len() > HISTORY_KEPT {
-                        t.history.pop_front();
-                    }
-                }
-            }
+            } => self.run_job(&tenant, id, finished_at, error, effect),
             Change::PutService { tenant, def } => {
                 if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
                     t.services.insert(def.name.clone(), def);
@@ -559,27 +542,70 @@ impl Store {
                 next_run,
                 error,
                 effect,
-            } => {
-                let exists = self
-                    .tenants
-                    .get(tenant.as_str())
-                    .is_some_and(|t| t.crons.contains_key(&name));
-                if !exists {
-                    return;
-                }
-                if let Some(e) = effect {
-                    self.apply(e.to_change(&tenant));
-                }
-                if let Some(c) = self
-                    .tenants
-                    .get_mut(tenant.as_str())
-                    .and_then(|t| t.crons.get_mut(&name))
-                {
-                    c.last_run = Some(ran_at);
-                    c.next_run = next_run;
-                    c.last_error = error;
-                }
+            } => self.run_cron(&tenant, &name, (ran_at, next_run), error, effect),
+        }
+    }
+
+    /// A due job ran: its write (if it had one) and its move to the history.
+    fn run_job(
+        &mut self,
+        tenant: &str,
+        id: DocId,
+        finished_at: u64,
+        error: Option<String>,
+        effect: Option<Effect>,
+    ) {
+        let Some(job) = self
+            .tenants
+            .get_mut(tenant)
+            .and_then(|t| t.jobs.remove(&id))
+        else {
+            return;
+        };
+        if let Some(e) = effect {
+            self.apply(e.to_change(tenant));
+        }
+        if let Some(t) = self.tenants.get_mut(tenant) {
+            // A replay over a fuzzy snapshot may meet a result already recorded.
+            t.history.retain(|r| r.job.id != id);
+            t.history.push_back(JobResult {
+                job,
+                finished_at,
+                error,
+            });
+            while t.history.len() > HISTORY_KEPT {
+                t.history.pop_front();
             }
+        }
+    }
+
+    /// A due cron ran at `times.0`: its write (if it had one), and `times.1` its next run.
+    fn run_cron(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        (ran_at, next_run): (u64, u64),
+        error: Option<String>,
+        effect: Option<Effect>,
+    ) {
+        let exists = self
+            .tenants
+            .get(tenant)
+            .is_some_and(|t| t.crons.contains_key(name));
+        if !exists {
+            return;
+        }
+        if let Some(e) = effect {
+            self.apply(e.to_change(tenant));
+        }
+        if let Some(c) = self
+            .tenants
+            .get_mut(tenant)
+            .and_then(|t| t.crons.get_mut(name))
+        {
+            c.last_run = Some(ran_at);
+            c.next_run = next_run;
+            c.last_error = error;
         }
     }
 
