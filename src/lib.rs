@@ -1,7 +1,6 @@
 //! Nimbus: a multi-tenant realtime document database, one shard per core.
 //!
-//! The crate map, ground floor first (each module uses only those above it in this list,
-//! give or take the shard, which ties the upper floors together):
+//! The crate map, ground floor first (each module uses only those above it in this list):
 //!
 //! - [`value`]    JSON values and their total order
 //! - [`json`]     JSON text ↔ values (`simd-json` in, a small writer out)
@@ -10,8 +9,10 @@
 //! - [`error`]    the one error type and its envelope
 //! - [`mesh`]     bounded inboxes between cores; knows no shard
 //! - [`config`]   options and limits
-//! - [`auth`]     the admin token and the access rules
 //! - [`datadir`]  the data directory: its lock, and OS errors about it explained
+//! - [`auth`]     the admin token and the access rules
+//! - [`memory`]   handing freed pages back to the system
+//! - [`proc`]     the supervisor thread: services and sandboxes
 //! - [`store`]    a shard's tenants, tables, documents, schemas, jobs, crons, service
 //!   definitions; every change is one record
 //! - [`query`]    query objects, evaluation, pagination cursors
@@ -19,15 +20,14 @@
 //! - [`subs`]     live queries: groups, members, shared results
 //! - [`sessions`] HTTP and WebSocket sessions
 //! - [`wal`]      write-ahead log, group commit, snapshots, recovery
-//! - [`proc`]     the supervisor thread: services and sandboxes
 //! - [`deploy`]   app directories, deploy staging, diff and activation; the CLI client
 //! - [`state`]    what one shard owns, and the commit path every write takes
 //! - [`http`]     HTTP/1.1 parsing, chunked bodies, routing, responses
 //! - [`api`]      the native API by resource family: each family's operations, their
 //!   decoding from HTTP and their execution against a shard's state
-//! - [`ws`]       the `nimbus.v2` WebSocket session and its outbox
+//! - [`ws`]       WebSocket framing, frames and each connection's outbox
 //! - [`shard`]    what one core owns, and how it reaches other cores
-//! - [`conn`]     one connection's request loop
+//! - [`conn`]     one connection: its request loop, access checks, the WebSocket session
 //! - [`server`]   recovery, pinned threads, runtimes, listeners, signals, shutdown
 
 pub mod api;
