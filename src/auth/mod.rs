@@ -1,7 +1,13 @@
-//! The local admin token and the access rules (DECISIONS §1, §4).
+//! Credentials and the access rules (DECISIONS §1, §4, §10): the local admin token, tenant
+//! keys and their scopes ([`keys`]), and which origins may call ([`origin`]).
 //!
 //! The token lives at `<data-dir>/auth/token` as `{"token": "<64 hex>"}`, created on first
 //! boot from the OS random source with mode 0600 in a 0700 directory, and reused after.
+
+pub mod keys;
+pub mod origin;
+
+pub use origin::origin_allowed;
 
 use crate::json::parse_once;
 use std::fs;
@@ -75,7 +81,8 @@ fn bad_token(path: &Path, why: &str) -> io::Error {
     )
 }
 
-fn random_hex(bytes: usize) -> io::Result<String> {
+/// `bytes` bytes from the OS random source, as lowercase hex.
+pub fn random_hex(bytes: usize) -> io::Result<String> {
     let mut raw = vec![0u8; bytes];
     fs::File::open("/dev/urandom")?.read_exact(&mut raw)?;
     Ok(raw.iter().map(|b| format!("{b:02x}")).collect())
@@ -89,34 +96,9 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Whether an `Origin` header value is a loopback HTTP origin on `port`.
-pub fn origin_allowed(origin: &[u8], port: u16) -> bool {
-    let Some(rest) = origin.strip_prefix(b"http://") else {
-        return false;
-    };
-    let Some(colon) = rest.iter().rposition(|&b| b == b':') else {
-        return false;
-    };
-    let (host, port_text) = (&rest[..colon], &rest[colon + 1..]);
-    let host_ok = matches!(host, b"localhost" | b"127.0.0.1" | b"[::1]");
-    host_ok && port_text == port.to_string().as_bytes()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn origins() {
-        assert!(origin_allowed(b"http://localhost:8080", 8080));
-        assert!(origin_allowed(b"http://127.0.0.1:8080", 8080));
-        assert!(origin_allowed(b"http://[::1]:8080", 8080));
-        assert!(!origin_allowed(b"http://localhost:8081", 8080));
-        assert!(!origin_allowed(b"https://localhost:8080", 8080));
-        assert!(!origin_allowed(b"http://evil.com:8080", 8080));
-        assert!(!origin_allowed(b"http://localhost:8080/", 8080));
-        assert!(!origin_allowed(b"null", 8080));
-    }
 
     #[test]
     fn token_is_created_once_with_private_modes() {
