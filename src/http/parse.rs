@@ -191,6 +191,7 @@ struct Framing {
 
 impl Framing {
     /// Reads one header into `head` (or into what framing needs).
+    #[inline]
     fn header(&mut self, head: &mut Head, buf: &[u8], name: &str, v: &[u8]) -> Result<(), Error> {
         let is = |n: &str| name.eq_ignore_ascii_case(n);
         if is("content-length") {
@@ -254,6 +255,7 @@ impl Framing {
 
 /// Headers about who asks and for what: credentials, origin, tenant, the WebSocket
 /// handshake, `Expect`. Others are ignored.
+#[inline]
 fn access_header(head: &mut Head, buf: &[u8], name: &str, v: &[u8]) -> Result<(), Error> {
     let is = |n: &str| name.eq_ignore_ascii_case(n);
     if is("sec-websocket-key") {
