@@ -197,19 +197,3 @@ pub fn allowed(method: Method, route: Route<'_>) -> bool {
     };
     route.allow().split(", ").any(|m| m == name)
 }
-
-/// Appends a JSON array, writing each item with `each`.
-fn write_array<T>(
-    out: &mut Vec<u8>,
-    items: impl IntoIterator<Item = T>,
-    mut each: impl FnMut(&mut Vec<u8>, T),
-) {
-    out.push(b'[');
-    for (n, item) in items.into_iter().enumerate() {
-        if n > 0 {
-            out.push(b',');
-        }
-        each(out, item);
-    }
-    out.push(b']');
-}

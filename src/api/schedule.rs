@@ -192,7 +192,7 @@ pub fn execute(state: &mut State, tenant: String, op: Op, out: &mut Vec<u8>) -> 
             let mut jobs: Vec<&Job> = t.jobs.values().collect();
             jobs.sort_by_key(|j| (j.run_at, j.id));
             out.extend_from_slice(b"{\"jobs\":");
-            super::write_array(out, jobs, |out, j| j.write_json(out));
+            crate::json::write_array(out, jobs, |out, j| j.write_json(out));
             out.push(b'}');
             Ok((200, 0))
         }
@@ -223,7 +223,7 @@ pub fn execute(state: &mut State, tenant: String, op: Op, out: &mut Vec<u8>) -> 
         Op::ListCrons => {
             let t = state.store.tenant(&tenant)?;
             out.extend_from_slice(b"{\"crons\":");
-            super::write_array(out, t.crons.values(), |out, cron| cron.write_json(out));
+            crate::json::write_array(out, t.crons.values(), |out, cron| cron.write_json(out));
             out.push(b'}');
             Ok((200, 0))
         }

@@ -259,7 +259,7 @@ pub fn execute(state: &mut State, tenant: String, op: Op, out: &mut Vec<u8>) -> 
         }
         Op::List => {
             let t = state.store.tenant(&tenant)?;
-            super::write_array(out, t.services.values(), write_def);
+            crate::json::write_array(out, t.services.values(), write_def);
             Ok((200, 0))
         }
         Op::Delete { name } => {

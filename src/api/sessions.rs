@@ -87,7 +87,7 @@ pub fn execute(state: &mut State, tenant: String, op: Op, out: &mut Vec<u8>) -> 
         }
         Op::List => {
             out.extend_from_slice(b"{\"sessions\":");
-            super::write_array(out, state.sessions.list(&tenant), |out, s| {
+            crate::json::write_array(out, state.sessions.list(&tenant), |out, s| {
                 s.write_json(now, out)
             });
             out.push(b'}');

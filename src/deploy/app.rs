@@ -74,16 +74,7 @@ pub fn canonical(v: &Value) -> String {
                 }
                 out.push(b'}');
             }
-            Value::Array(items) => {
-                out.push(b'[');
-                for (n, item) in items.iter().enumerate() {
-                    if n > 0 {
-                        out.push(b',');
-                    }
-                    walk(out, item);
-                }
-                out.push(b']');
-            }
+            Value::Array(items) => crate::json::write_array(out, items, walk),
             other => write_value(out, other),
         }
     }
