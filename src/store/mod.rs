@@ -9,13 +9,17 @@
 
 mod doc;
 pub mod index;
+mod keys;
 mod schedule;
 mod schema;
+mod table;
 
 pub use doc::Doc;
 pub use index::Index;
 pub use schedule::{Cron, Effect, Job, JobResult, Mutation, HISTORY_KEPT};
+pub use keys::{Key, KEYS_PER_TENANT_MAX};
 pub use schema::{FieldDef, FieldType, IndexDef, TableSchema};
+pub use table::Table;
 
 use crate::error::{Error, Result};
 use crate::ids::{DocId, IdGen};
@@ -109,6 +113,17 @@ pub enum Change {
         error: Option<String>,
         effect: Option<Effect>,
     },
+    // New variants go last: the log archives a variant by its position.
+    /// A tenant key is created (its secret is not in it: only its hash).
+    CreateKey {
+        tenant: String,
+        key: Key,
+    },
+    /// A tenant key is revoked.
+    RevokeKey {
+        tenant: String,
+        id: DocId,
+    },
 }
 
 impl Change {
@@ -140,62 +155,6 @@ impl Change {
     }
 }
 
-/// A table: its documents in `_id` order, which is creation order, and the indexes its
-/// schema declares.
-#[derive(Debug, Default)]
-pub struct Table {
-    pub docs: BTreeMap<DocId, Doc>,
-    /// Declared indexes, in declaration order; every write keeps them in step.
-    pub indexes: Vec<Index>,
-}
-
-impl Table {
-    /// Inserts or replaces a document.
-    pub fn put(&mut self, doc: Doc) {
-        let old = self.docs.get(&doc.id);
-        for ix in &mut self.indexes {
-            ix.update(old, Some(&doc));
-        }
-        self.docs.insert(doc.id, doc);
-    }
-
-    /// Removes a document.
-    pub fn remove(&mut self, id: DocId) {
-        if let Some(old) = self.docs.remove(&id) {
-            for ix in &mut self.indexes {
-                ix.update(Some(&old), None);
-            }
-        }
-    }
-
-    /// Makes the indexes those `defs` declare: unchanged ones stay, new ones start empty and
-    /// are built by [`Table::build_step`]. True when some index still has to be built.
-    pub fn sync_indexes(&mut self, defs: &[IndexDef]) -> bool {
-        let mut old = std::mem::take(&mut self.indexes);
-        for def in defs {
-            let kept = old
-                .iter()
-                .position(|ix| ix.name == def.name && ix.fields == def.fields);
-            let mut ix = match kept {
-                Some(at) => old.swap_remove(at),
-                None => Index::new(&def.name, &def.fields),
-            };
-            ix.build_step(&self.docs, 0); // an empty table's index is ready at once
-            self.indexes.push(ix);
-        }
-        self.indexes.iter().any(|ix| !ix.ready())
-    }
-
-    /// Builds unfinished indexes by up to `budget` documents; true when all are ready.
-    pub fn build_step(&mut self, budget: usize) -> bool {
-        let mut done = true;
-        for ix in self.indexes.iter_mut().filter(|ix| !ix.ready()) {
-            done &= ix.build_step(&self.docs, budget);
-        }
-        done
-    }
-}
-
 /// A tenant: isolated tables, schemas and id sequence.
 #[derive(Debug, Default)]
 pub struct Tenant {
@@ -211,6 +170,8 @@ pub struct Tenant {
     pub crons: BTreeMap<String, Cron>,
     /// Service definitions, by name.
     pub services: BTreeMap<String, crate::proc::service::ServiceDef>,
+    /// Keys, by id.
+    pub keys: BTreeMap<DocId, Key>,
 }
 
 impl Tenant {
@@ -433,6 +394,8 @@ impl Store {
                     self.check(&e.to_change(tenant))?;
                 }
             }
+            Change::CreateKey { tenant, key } => keys::check_create(self.tenant(tenant)?, key)?,
+            Change::RevokeKey { tenant, id } => keys::check_revoke(self.tenant(tenant)?, *id)?,
         }
         Ok(())
     }
@@ -543,6 +506,16 @@ impl Store {
                 error,
                 effect,
             } => self.run_cron(&tenant, &name, (ran_at, next_run), error, effect),
+            Change::CreateKey { tenant, key } => {
+                if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
+                    t.keys.insert(key.id, key);
+                }
+            }
+            Change::RevokeKey { tenant, id } => {
+                if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
+                    t.keys.remove(&id);
+                }
+            }
         }
     }
 

@@ -9,18 +9,20 @@
 //! the state after all of them (inserts and patches set values, deletes remove, and each
 //! record carries its own id and time). The property test in this module checks it.
 //!
-//! File layout: `NIMBSNP2`, payload length (u64 LE), crc32c of the payload (u32 LE), 4 bytes
-//! of padding, then the archived [`Snapshot`].
+//! File layout: `NIMBSNP3`, payload length (u64 LE), crc32c of the payload (u32 LE), 4 bytes
+//! of padding, then the archived [`Snapshot`]. Version 2 files (before tenant keys) load
+//! too: they are version 3 without the keys.
 
 use super::files::{segments, snapshot_name, snapshots};
 use crate::ids::DocId;
-use crate::store::{Cron, Doc, Job, JobResult, Store, TableSchema, Tenant};
+use crate::store::{Cron, Doc, Job, JobResult, Key, Store, TableSchema, Tenant};
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use std::collections::BTreeMap;
 
-/// Version 2 keeps each document as its JSON text.
-const MAGIC: &[u8; 8] = b"NIMBSNP2";
+/// Version 3 adds tenant keys; each document is kept as its JSON text since version 2.
+const MAGIC: &[u8; 8] = b"NIMBSNP3";
+const MAGIC_V2: &[u8; 8] = b"NIMBSNP2";
 const HEADER_LEN: usize = 24;
 
 /// One document as archived.
@@ -57,6 +59,15 @@ pub struct TenantSnap {
 pub struct Snapshot {
     pub seq: u64,
     pub tenants: Vec<TenantSnap>,
+    /// Every tenant's keys: (tenant, key).
+    pub keys: Vec<(String, Key)>,
+}
+
+/// A version 2 snapshot: the same tenants, no keys.
+#[derive(Debug, Clone, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+struct SnapshotV2 {
+    seq: u64,
+    tenants: Vec<TenantSnap>,
 }
 
 /// Encodes a snapshot file.
@@ -81,7 +92,8 @@ pub fn encode(snapshot: &Snapshot) -> Vec<u8> {
 /// snapshot is made on the way, so recovering a large store peaks at the file plus the
 /// store rather than twice that.
 pub fn load(bytes: &[u8]) -> Result<(u64, Store), String> {
-    if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
+    let v2 = bytes.len() >= 8 && &bytes[..8] == MAGIC_V2;
+    if bytes.len() < HEADER_LEN || (&bytes[..8] != MAGIC && !v2) {
         return Err("not a snapshot file".into());
     }
     let mut len8 = [0u8; 8];
@@ -101,10 +113,30 @@ pub fn load(bytes: &[u8]) -> Result<(u64, Store), String> {
     }
     let mut aligned: AlignedVec<16> = AlignedVec::with_capacity(len);
     aligned.extend_from_slice(payload);
-    let bad = |e: rancor::Error| format!("snapshot does not decode: {e}");
-    let snap = rkyv::access::<ArchivedSnapshot, rancor::Error>(&aligned).map_err(bad)?;
     let mut store = Store::default();
-    for t in snap.tenants.iter() {
+    if v2 {
+        let snap = rkyv::access::<ArchivedSnapshotV2, rancor::Error>(&aligned).map_err(bad)?;
+        load_tenants(&snap.tenants, &mut store)?;
+        return Ok((snap.seq.to_native(), store));
+    }
+    let snap = rkyv::access::<ArchivedSnapshot, rancor::Error>(&aligned).map_err(bad)?;
+    load_tenants(&snap.tenants, &mut store)?;
+    let keys: Vec<(String, Key)> = rkyv::deserialize(&snap.keys).map_err(bad)?;
+    for (tenant, key) in keys {
+        if let Ok(t) = store.tenant_mut(&tenant) {
+            t.keys.insert(key.id, key);
+        }
+    }
+    Ok((snap.seq.to_native(), store))
+}
+
+fn bad(e: rancor::Error) -> String {
+    format!("snapshot does not decode: {e}")
+}
+
+/// Puts the archived `tenants` into `store`.
+fn load_tenants(tenants: &[ArchivedTenantSnap], store: &mut Store) -> Result<(), String> {
+    for t in tenants {
         let mut tenant = Tenant::default();
         tenant.ids.observe(DocId(t.id_last.to_native()));
         let schemas: Vec<TableSchema> = rkyv::deserialize(&t.schemas).map_err(bad)?;
@@ -131,7 +163,7 @@ pub fn load(bytes: &[u8]) -> Result<(u64, Store), String> {
         }
         store.restore_tenant(t.id.as_str().to_string(), tenant);
     }
-    Ok((snap.seq.to_native(), store))
+    Ok(())
 }
 
 /// Copies a live store into a [`Snapshot`] a bounded number of documents per step, so the
@@ -156,6 +188,7 @@ impl Copier {
             snapshot: Snapshot {
                 seq,
                 tenants: Vec::new(),
+                keys: Vec::new(),
             },
             todo,
             tables: Vec::new(),
@@ -225,6 +258,8 @@ impl Copier {
             };
             let mut names: Vec<String> = tenant.tables.keys().map(|k| k.to_string()).collect();
             names.sort_unstable_by(|a, b| b.cmp(a));
+            let keys = tenant.keys.values().map(|k| (id.clone(), k.clone()));
+            self.snapshot.keys.extend(keys);
             self.snapshot.tenants.push(TenantSnap {
                 id,
                 id_last: tenant.ids.last(),
@@ -354,6 +389,9 @@ pub fn fingerprint(store: &Store) -> BTreeMap<String, String> {
         for d in t.services.values() {
             text += &format!("service {d:?};");
         }
+        for k in t.keys.values() {
+            text += &format!("key {k:?};");
+        }
         let mut names: Vec<&Box<str>> = t.tables.keys().collect();
         names.sort();
         for name in names {
@@ -375,6 +413,18 @@ mod tests {
     use crate::value::Object;
     use crate::value::Value;
     use proptest::prelude::*;
+
+    fn test_key(k: u128) -> crate::store::Key {
+        crate::store::Key {
+            id: DocId(k << 80 | 9),
+            name: format!("key{k}"),
+            scope: crate::auth::keys::Scope::Read,
+            origins: vec!["https://app.example.com".into()],
+            created_at: 5,
+            expires_at: None,
+            hash: [k as u8; 32],
+        }
+    }
 
     /// A random change over a few tenants, tables and ids, so that they collide.
     fn change() -> impl Strategy<Value = Change> {
@@ -469,9 +519,17 @@ mod tests {
                     }),
                 }
             }),
-            (tenant, 1u128..4).prop_map(|(tenant, j)| Change::CancelJob {
+            (tenant.clone(), 1u128..4).prop_map(|(tenant, j)| Change::CancelJob {
                 tenant,
                 id: DocId(j << 80 | 7)
+            }),
+            (tenant.clone(), 1u128..4).prop_map(|(tenant, k)| Change::CreateKey {
+                tenant,
+                key: test_key(k),
+            }),
+            (tenant, 1u128..4).prop_map(|(tenant, k)| Change::RevokeKey {
+                tenant,
+                id: DocId(k << 80 | 9)
             }),
         ]
     }
@@ -568,5 +626,66 @@ mod tests {
             assert!(load(&bad).is_err(), "flip at {i}");
         }
         assert!(load(&bytes[..bytes.len() - 1]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod versions {
+    use super::*;
+    use crate::store::Change;
+
+    /// A file as version 2 wrote it: the same tenants, no keys.
+    fn encode_v2(snapshot: &SnapshotV2) -> Vec<u8> {
+        let payload = rkyv::to_bytes::<rancor::Error>(snapshot).expect("archive");
+        let mut out = MAGIC_V2.to_vec();
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+        out.extend_from_slice(&[0u8; 4]);
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    #[test]
+    fn version_2_snapshots_still_load() {
+        let mut store = Store::default();
+        store.apply(Change::CreateTenant { tenant: "t".into() });
+        store.apply(Change::Insert {
+            tenant: "t".into(),
+            table: "m".into(),
+            id: DocId(1 << 80),
+            at_ms: 1,
+            fields: vec![],
+        });
+        let v3 = copy_all(&store, 4);
+        let v2 = SnapshotV2 {
+            seq: v3.seq,
+            tenants: v3.tenants,
+        };
+        let (seq, loaded) = load(&encode_v2(&v2)).expect("a version 2 file loads");
+        assert_eq!(seq, 4);
+        assert_eq!(fingerprint(&loaded), fingerprint(&store));
+    }
+
+    #[test]
+    fn keys_go_into_snapshots_with_their_tenant() {
+        let mut store = Store::default();
+        store.apply(Change::CreateTenant { tenant: "t".into() });
+        let key = crate::store::Key {
+            id: DocId(7),
+            name: "web".into(),
+            scope: crate::auth::keys::Scope::Write,
+            origins: vec![],
+            created_at: 1,
+            expires_at: Some(99),
+            hash: [3; 32],
+        };
+        store.commit(Change::CreateKey {
+            tenant: "t".into(),
+            key: key.clone(),
+        })
+        .expect("create");
+        let (_, loaded) = load(&encode(&copy_all(&store, 1))).expect("load");
+        assert_eq!(loaded.tenant("t").expect("t").keys.get(&DocId(7)), Some(&key));
+        assert_eq!(loaded.key_entries().len(), 1);
     }
 }
