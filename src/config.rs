@@ -49,6 +49,9 @@ pub struct Config {
     pub result_bytes_max: usize,
     /// Documents one query (or one page) may read to find its result.
     pub query_docs_examined_max: usize,
+    /// Origins besides loopback that may call the API (`--allowed-origins`), lowercased
+    /// `scheme://host[:port]`.
+    pub allowed_origins: Vec<String>,
     /// The deploy bearer token (`NIMBUS_DEPLOY_TOKEN` at startup); `None` disables deploys.
     pub deploy_token: Option<String>,
     /// An app directory to start with (`--app`), as generation 1.
@@ -104,6 +107,7 @@ impl Config {
             ws_outbox_bytes_max: 32 << 20,
             ws_subscriptions_max: 1000,
             connections_max: 50_000,
+            allowed_origins: Vec::new(),
             result_bytes_max: 16 << 20,
             query_docs_examined_max: 32_768,
             deploy_token: None,

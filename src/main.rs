@@ -94,6 +94,10 @@ struct StartArgs {
     /// Subscriptions one WebSocket connection may hold.
     #[arg(long, env = "NIMBUS_WS_SUBSCRIPTIONS_MAX", default_value_t = 1000)]
     ws_subscriptions_max: usize,
+    /// Origins besides loopback that web pages may call from, comma-separated
+    /// `scheme://host[:port]` (e.g. https://app.example.com), matched exactly.
+    #[arg(long, env = "NIMBUS_ALLOWED_ORIGINS", default_value = "")]
+    allowed_origins: String,
     /// Start with this app directory active (generation 1).
     #[arg(long)]
     app: Option<PathBuf>,
@@ -175,6 +179,13 @@ fn main() {
         .ok()
         .filter(|t| !t.is_empty());
     config.snapshot_log_bytes = args.snapshot_log_bytes.max(4096);
+    config.allowed_origins = match nimbus::auth::origin::parse_list(&args.allowed_origins) {
+        Ok(list) => list,
+        Err(e) => {
+            eprintln!("nimbus: --allowed-origins: {e}");
+            std::process::exit(2);
+        }
+    };
     if let Err(e) = nimbus::server::run(config) {
         eprintln!("nimbus: {e}");
         std::process::exit(1);

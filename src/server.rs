@@ -127,6 +127,7 @@ async fn shard_main(shard: Rc<Shard>, listener: TcpListener, ready: Ready) -> io
     monoio::spawn(shard.clone().serve_log());
     monoio::spawn(shard.clone().serve_timers());
     monoio::spawn(shard.clone().serve_background());
+    monoio::spawn(shard.clone().serve_key_expiry());
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
@@ -237,6 +238,11 @@ pub fn run(config: Config) -> io::Result<()> {
     for (_, rec) in &opened {
         autostart(&config, &procs, &rec.store);
     }
+    // Every shard checks every key: each starts with all of them.
+    let keys: Vec<_> = opened
+        .iter()
+        .flat_map(|(_, rec)| rec.store.key_entries())
+        .collect();
     let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
     for ((id, listener), (dir, rec)) in listeners.into_iter().enumerate().zip(opened) {
         let (port, token, mesh) = (port, token.clone(), mesh.clone());
@@ -255,6 +261,7 @@ pub fn run(config: Config) -> io::Result<()> {
         let ready = ready_tx.clone();
         let app = if id == 0 { initial_app.take() } else { None };
         let shard_procs = procs.clone();
+        let keys = keys.clone();
         let cpu = (!cpus.is_empty()).then(|| cpus[id % cpus.len()]);
         std::thread::Builder::new()
             .name(format!("nimbus-shard-{id}"))
@@ -267,6 +274,7 @@ pub fn run(config: Config) -> io::Result<()> {
                     None => seed.start(),
                 };
                 shard.set_procs(shard_procs);
+                shard.set_keys(keys);
                 let shard = Rc::new(shard);
                 if let Err(e) = run_shard(shard, listener, ready.clone()) {
                     // Before start this fails `run`; after it, a lost shard ends the process.

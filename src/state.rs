@@ -5,6 +5,7 @@
 //! [`Change`] that the store checks, the log records and the store applies, so every write
 //! has exactly one record; the caller acknowledges it once the record is durable.
 
+use crate::auth::keys::Update;
 use crate::error::{Error, Result};
 use crate::query::Limits;
 use crate::schedule::Timers;
@@ -28,6 +29,9 @@ pub struct State {
     pub deleted: Vec<String>,
     /// How much one request may read and answer.
     pub limits: Limits,
+    /// Changes to the key directories the last op made: the shard sends them to every
+    /// shard before it answers.
+    pub key_updates: Vec<Update>,
 }
 
 impl State {
@@ -52,6 +56,7 @@ impl State {
             Change::DeleteTenant { tenant } => Some(tenant.clone()),
             _ => None,
         };
+        self.note_key_update(&change);
         self.store.apply(change);
         if let Some((t, tb, id)) = watched {
             self.subs.after(&self.store, &t, &tb, id, seq);
@@ -62,5 +67,24 @@ impl State {
             self.deleted.push(t);
         }
         Ok(seq)
+    }
+
+    /// What a committed change (not yet applied) does to every shard's key directory.
+    fn note_key_update(&mut self, change: &Change) {
+        let update = match change {
+            Change::CreateKey { tenant, key } => Update::Add(key.entry(tenant)),
+            Change::RevokeKey { tenant, id } => {
+                let key = self.store.tenant(tenant).ok().and_then(|t| t.keys.get(id));
+                match key {
+                    Some(k) => Update::Revoke { hash: k.hash },
+                    None => return,
+                }
+            }
+            Change::DeleteTenant { tenant } => Update::DropTenant {
+                tenant: tenant.clone(),
+            },
+            _ => return,
+        };
+        self.key_updates.push(update);
     }
 }

@@ -11,6 +11,7 @@
 
 mod documents;
 mod input;
+mod keys;
 mod schedule;
 mod schemas;
 mod services;
@@ -18,12 +19,14 @@ mod sessions;
 mod tenants;
 
 pub use documents::Op as DocumentOp;
+pub use keys::Op as KeyOp;
 pub use schedule::{decode_mutation, parse_mutation, Op as ScheduleOp};
 pub use schemas::Op as SchemaOp;
 pub use services::{service_def, Op as ServiceOp, SandboxAction, ServiceRequest};
 pub use sessions::Op as SessionOp;
 pub use tenants::Op as TenantOp;
 
+use crate::auth::keys::Scope;
 use crate::error::{Error, Result};
 use crate::http::parse::Method;
 use crate::http::route::Route;
@@ -47,6 +50,7 @@ pub enum Family {
     Schedule(ScheduleOp),
     Sessions(SessionOp),
     Services(ServiceOp),
+    Keys(KeyOp),
 }
 
 macro_rules! family_from {
@@ -64,7 +68,8 @@ family_from!(
     Schemas(SchemaOp),
     Schedule(ScheduleOp),
     Sessions(SessionOp),
-    Services(ServiceOp)
+    Services(ServiceOp),
+    Keys(KeyOp)
 );
 
 impl Op {
@@ -164,6 +169,7 @@ pub fn decode(input: Input<'_, '_>) -> Result<Request> {
         | Route::Sandboxes(_)
         | Route::Sandbox(..)
         | Route::SandboxStop(..) => services::decode(input),
+        Route::Keys(_) | Route::Key(..) => keys::decode(input),
         Route::Ws | Route::Deploy => Err(input.not_allowed()),
     }
 }
@@ -179,10 +185,52 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
         Family::Schedule(op) => schedule::execute(state, tenant, op, out),
         Family::Sessions(op) => sessions::execute(state, tenant, op, out),
         Family::Services(op) => services::execute(state, tenant, op, out),
+        Family::Keys(op) => keys::execute(state, tenant, op, out),
     }
 }
 
 pub use schedule::{run_cron, run_job};
+
+/// The scope a tenant key needs for `method` on `route` (DECISIONS §10); `None` where only
+/// the admin token may go (tenants, services, sandboxes, deploys). `/ws` itself needs any
+/// key: its frames need more (`subscribe` read, `mutate` write).
+pub fn need(route: Route<'_>, method: Method) -> Option<Scope> {
+    let reads = matches!(method, Method::Get | Method::Head);
+    Some(match route {
+        Route::Tenants
+        | Route::Tenant(_)
+        | Route::Deploy
+        | Route::Services(_)
+        | Route::Service(..)
+        | Route::ServiceAction(..)
+        | Route::Sandboxes(_)
+        | Route::Sandbox(..)
+        | Route::SandboxStop(..) => return None,
+        Route::Health | Route::Ws => Scope::Functions,
+        Route::Query(_) | Route::QueryPaginated(_) => Scope::Read,
+        Route::Schemas(_) | Route::Schema(..) if !reads => Scope::Admin,
+        Route::Keys(_) | Route::Key(..) => Scope::Admin,
+        Route::Sessions
+        | Route::Session(_)
+        | Route::SessionClose(_)
+        | Route::Documents(_)
+        | Route::Table(..)
+        | Route::Document(..)
+        | Route::Schemas(_)
+        | Route::Schema(..)
+        | Route::Schedule(_)
+        | Route::Job(..)
+        | Route::JobHistory(..)
+        | Route::Crons(_)
+        | Route::Cron(..) => {
+            if reads {
+                Scope::Read
+            } else {
+                Scope::Write
+            }
+        }
+    })
+}
 
 /// Whether `method` is one that `route` answers.
 pub fn allowed(method: Method, route: Route<'_>) -> bool {
@@ -193,7 +241,7 @@ pub fn allowed(method: Method, route: Route<'_>) -> bool {
         Method::Put => "PUT",
         Method::Patch => "PATCH",
         Method::Delete => "DELETE",
-        Method::Other => return false,
+        Method::Options | Method::Other => return false,
     };
     route.allow().split(", ").any(|m| m == name)
 }

@@ -181,6 +181,16 @@ impl Directory {
         })
     }
 
+    /// The live key of this hash.
+    pub fn find_hash(&self, hash: &[u8; 32]) -> Option<&Entry> {
+        self.by_hash.get(hash)
+    }
+
+    /// Whether the key of this hash is live (a WebSocket opened with it stays open).
+    pub fn has_hash(&self, hash: &[u8; 32]) -> bool {
+        self.by_hash.contains_key(hash)
+    }
+
     pub fn len(&self) -> usize {
         self.by_hash.len()
     }

@@ -75,28 +75,14 @@ pub fn parse_origin(text: &str) -> Result<String, String> {
     Ok(lower)
 }
 
-/// The origins of `--allowed-origins`.
-#[derive(Debug, Clone, Default)]
-pub struct AllowedOrigins(Vec<String>);
-
-impl AllowedOrigins {
-    /// Reads a comma-separated list; empty items are skipped.
-    pub fn parse(list: &str) -> Result<AllowedOrigins, String> {
-        let mut all = Vec::new();
-        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            all.push(parse_origin(item)?);
-        }
-        Ok(AllowedOrigins(all))
+/// Reads `--allowed-origins`: a comma-separated list of origins (empty items skipped),
+/// each lowercased.
+pub fn parse_list(list: &str) -> Result<Vec<String>, String> {
+    let mut all = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        all.push(parse_origin(item)?);
     }
-
-    /// Whether an `Origin` header value is one of them.
-    pub fn contains(&self, origin: &[u8]) -> bool {
-        listed(&self.0, origin)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
+    Ok(all)
 }
 
 /// Whether an `Origin` header value is among `origins` (each stored lowercased).
@@ -158,13 +144,12 @@ mod tests {
 
     #[test]
     fn matching_ignores_case_of_scheme_and_host() {
-        let list =
-            AllowedOrigins::parse("https://app.example.com, http://localhost:3000").expect("list");
-        assert!(list.contains(b"https://app.example.com"));
-        assert!(list.contains(b"HTTPS://APP.example.com"));
-        assert!(!list.contains(b"https://app.example.com:443"));
-        assert!(!list.contains(b"https://evil.example.com"));
-        assert!(!list.contains(b"http://localhost:3001"));
-        assert!(AllowedOrigins::parse("https://x.com, nope").is_err());
+        let list = parse_list("https://app.example.com, http://localhost:3000").expect("list");
+        assert!(listed(&list, b"https://app.example.com"));
+        assert!(listed(&list, b"HTTPS://APP.example.com"));
+        assert!(!listed(&list, b"https://app.example.com:443"));
+        assert!(!listed(&list, b"https://evil.example.com"));
+        assert!(!listed(&list, b"http://localhost:3001"));
+        assert!(parse_list("https://x.com, nope").is_err());
     }
 }

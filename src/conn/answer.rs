@@ -2,30 +2,30 @@
 //! WebSocket upgrade, `/health`, lists gathered from every shard) and the rest, decoded by
 //! [`crate::api`] and executed on the shard that owns the tenant.
 
-use super::access::target_of;
+use super::access::{target_of, Who};
 use super::ws::Upgrade;
+use super::Ask;
 use crate::api::{decode, Input, Request};
 use crate::error::{Error, Result};
-use crate::http::parse::Head;
 use crate::http::route::{path_of, query_param, route, Route};
-use crate::shard::Shard;
+use crate::shard::{ConnKey, Shard};
 use crate::subs::ConnRef;
 
 /// Test builds: a WebSocket upgrade on `/` is the Autobahn echo endpoint.
 #[cfg(feature = "autobahn")]
-pub fn echo_upgrade(head: &Head, path: &str) -> bool {
+pub fn echo_upgrade(head: &crate::http::parse::Head, path: &str) -> bool {
     path == "/" && head.upgrade_websocket && head.ws_version_13 && head.ws_key.is_some()
 }
 
-/// Answers an admitted request (see [`admit`]).
+/// Answers an admitted request (see [`super::access::admit`]).
 pub async fn answer(
     shard: &Shard,
-    head: &Head,
-    head_bytes: &[u8],
+    ask: &Ask<'_>,
     body: &mut [u8],
     resp: &mut Vec<u8>,
     upgrade_slot: &mut Option<Upgrade>,
 ) -> Result<u16> {
+    let (head, head_bytes) = (ask.head, ask.head_bytes);
     let target = target_of(head, head_bytes)?;
     let path = path_of(target);
     #[cfg(feature = "autobahn")]
@@ -39,6 +39,7 @@ pub async fn answer(
                 session_id: String::new(),
                 accept,
                 echo: true,
+                key: None,
             });
             return Ok(101);
         }
@@ -50,7 +51,7 @@ pub async fn answer(
         return deploy(shard, body, resp).await;
     }
     if found == Route::Ws {
-        *upgrade_slot = Some(upgrade(shard, head, head_bytes, target).await?);
+        *upgrade_slot = Some(upgrade(shard, ask, target).await?);
         return Ok(101);
     }
     let request = decode(Input {
@@ -92,10 +93,17 @@ pub async fn answer(
             Ok(if created { 201 } else { 200 })
         }
         Request::SessionById { id, close } => {
-            resp.extend_from_slice(&shard.session_by_id(&id, close).await?);
+            let only = match &ask.who {
+                Who::Key(g) => Some(&*g.tenant),
+                _ => None,
+            };
+            resp.extend_from_slice(&shard.session_by_id(&id, close, only).await?);
             Ok(200)
         }
-        Request::Op(op) => shard.execute(op, resp).await,
+        Request::Op(op) => match ask.who.refuses_tenant(op.tenant()) {
+            Some(e) => Err(e),
+            None => shard.execute(op, resp).await,
+        },
     }
 }
 
@@ -121,19 +129,29 @@ pub fn write_switching(out: &mut Vec<u8>, accept: &str, nimbus: bool) {
     out.extend_from_slice(b"\r\n\r\n");
 }
 
-/// Checks a `GET /ws` and registers the connection with its tenant's shard.
-async fn upgrade(shard: &Shard, head: &Head, head_bytes: &[u8], target: &str) -> Result<Upgrade> {
-    let tenant = match &head.tenant {
-        Some(r) => String::from_utf8_lossy(&head_bytes[r.clone()]).into_owned(),
-        None => query_param(target, "tenant_id").ok_or_else(|| {
-            Error::InvalidInput(
+/// Checks a `GET /ws` and registers the connection with its tenant's shard. A key's
+/// socket is for the key's tenant (the default when none is named).
+async fn upgrade(shard: &Shard, ask: &Ask<'_>, target: &str) -> Result<Upgrade> {
+    let (head, head_bytes) = (ask.head, ask.head_bytes);
+    let named = match &head.tenant {
+        Some(r) => Some(String::from_utf8_lossy(&head_bytes[r.clone()]).into_owned()),
+        None => query_param(target, "tenant_id"),
+    };
+    let tenant = match (named, &ask.who) {
+        (Some(t), _) => t,
+        (None, Who::Key(g)) => g.tenant.to_string(),
+        (None, _) => {
+            return Err(Error::InvalidInput(
                 "the tenant is required: an X-Tenant-Id header or a tenant_id query parameter"
                     .into(),
-            )
-        })?,
+            ))
+        }
     };
     if !crate::ids::valid_tenant_id(&tenant) {
         return Err(Error::InvalidInput(format!("invalid tenant id `{tenant}`")));
+    }
+    if let Some(e) = ask.who.refuses_tenant(&tenant) {
+        return Err(e);
     }
     if !head.offers_nimbus_v2 {
         return Err(Error::InvalidInput(
@@ -161,5 +179,15 @@ async fn upgrade(shard: &Shard, head: &Head, head_bytes: &[u8], target: &str) ->
         session_id,
         accept: crate::ws::accept_key(key),
         echo: false,
+        key: match &ask.who {
+            Who::Key(g) => Some((
+                g.scope,
+                ConnKey {
+                    hash: g.hash,
+                    expires_at: g.expires_at,
+                },
+            )),
+            _ => None,
+        },
     })
 }

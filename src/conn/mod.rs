@@ -16,7 +16,7 @@ use crate::http::chunked::ChunkedDecoder;
 use crate::http::parse::{parse_head, BodyKind, Head, Method};
 use crate::http::respond::{write_response, ResponseMeta, CONTINUE};
 use crate::shard::{RequestId, Shard};
-use access::admit;
+use access::{admit, Who};
 use answer::{answer, write_switching};
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
@@ -60,7 +60,15 @@ pub async fn refuse(shard: Rc<Shard>, mut stream: TcpStream) {
         "the server holds its most connections ({}); retry later",
         shard.config.connections_max
     ));
-    finish(&shard, Err(e), None, &id, &mut resp, &mut out);
+    finish(
+        &shard,
+        Err(e),
+        None,
+        &id,
+        &mut resp,
+        &mut out,
+        Cors::default(),
+    );
     let _ = monoio::time::timeout(Duration::from_secs(1), stream.write_all(out)).await;
     let _ = stream.shutdown().await;
 }
@@ -181,7 +189,8 @@ impl Conn {
             };
             head_deadline = None;
             self.set_busy(shard, true);
-            let refused = admit(shard, &head, &self.inbuf[self.start..self.start + head.len]).err();
+            let gate = admit(shard, &head, &self.inbuf[self.start..self.start + head.len]);
+            let refused = gate.who.as_ref().err().cloned();
             if let Some(e) = refused.as_ref().filter(|_| !small_body(&head)) {
                 // Refused on its head: its body is not worth receiving (nor room made for it).
                 self.fail_early(shard, stream, e.clone(), idle).await;
@@ -206,12 +215,25 @@ impl Conn {
                 _ => rest,
             };
             let mut upgrade = None;
-            let keep = match refused {
-                None => {
+            let cors = Cors {
+                origin: head
+                    .origin
+                    .clone()
+                    .filter(|_| gate.cors)
+                    .map(|r| &head_bytes[r]),
+                preflight: None,
+            };
+            let keep = match gate.who {
+                Ok(who) => {
+                    let ask = Ask {
+                        head: &head,
+                        head_bytes,
+                        who,
+                        cors,
+                    };
                     respond(
                         shard,
-                        &head,
-                        head_bytes,
+                        ask,
                         body,
                         &mut self.resp,
                         &mut self.out,
@@ -219,17 +241,11 @@ impl Conn {
                     )
                     .await
                 }
-                Some(e) => {
+                Err(e) => {
                     self.resp.clear();
                     let id = shard.request_id();
-                    finish(
-                        shard,
-                        Err(e),
-                        Some(&head),
-                        &id,
-                        &mut self.resp,
-                        &mut self.out,
-                    )
+                    let (resp, out) = (&mut self.resp, &mut self.out);
+                    finish(shard, Err(e), Some(&head), &id, resp, out, cors)
                 }
             };
             self.start += total;
@@ -343,14 +359,8 @@ impl Conn {
         idle: Duration,
     ) {
         let request_id = shard.request_id();
-        finish(
-            shard,
-            Err(e),
-            None,
-            &request_id,
-            &mut self.resp,
-            &mut self.out,
-        );
+        let (resp, out) = (&mut self.resp, &mut self.out);
+        finish(shard, Err(e), None, &request_id, resp, out, Cors::default());
         self.flush(stream, idle).await;
     }
 
@@ -380,11 +390,26 @@ fn small_body(head: &Head) -> bool {
     }
 }
 
+/// An admitted request: its head, who sent it, and the CORS headers its answer carries.
+pub struct Ask<'a> {
+    pub head: &'a Head,
+    pub head_bytes: &'a [u8],
+    pub who: Who,
+    pub cors: Cors<'a>,
+}
+
+/// The CORS part of an answer: the allowed origin it names, and for a preflight the
+/// methods of its route.
+#[derive(Clone, Copy, Default)]
+pub struct Cors<'a> {
+    pub origin: Option<&'a [u8]>,
+    pub preflight: Option<&'static str>,
+}
+
 /// Answers one request into `out`; returns whether the connection stays open.
 async fn respond(
     shard: &Shard,
-    head: &Head,
-    head_bytes: &[u8],
+    mut ask: Ask<'_>,
     body: &mut [u8],
     resp: &mut Vec<u8>,
     out: &mut Vec<u8>,
@@ -392,11 +417,25 @@ async fn respond(
 ) -> bool {
     resp.clear();
     let request_id = shard.request_id();
-    let result = answer(shard, head, head_bytes, body, resp, upgrade).await;
+    let result = match ask.who {
+        Who::Preflight(methods) => {
+            ask.cors.preflight = Some(methods);
+            Ok(204)
+        }
+        _ => answer(shard, &ask, body, resp, upgrade).await,
+    };
     if upgrade.is_some() {
         return true;
     }
-    finish(shard, result, Some(head), &request_id, resp, out)
+    finish(
+        shard,
+        result,
+        Some(ask.head),
+        &request_id,
+        resp,
+        out,
+        ask.cors,
+    )
 }
 
 /// Writes the response for `result` (an error becomes its envelope) into `out`; `head` is
@@ -409,6 +448,7 @@ fn finish(
     request_id: &RequestId,
     resp: &mut Vec<u8>,
     out: &mut Vec<u8>,
+    cors: Cors<'_>,
 ) -> bool {
     let (status, allow, closes) = match result {
         Ok(status) => (status, None, false),
@@ -435,6 +475,8 @@ fn finish(
             http10: head.is_some_and(|h| h.minor == 0),
             head_only: head.is_some_and(|h| h.method == Method::Head),
             allow,
+            cors_origin: cors.origin,
+            preflight: cors.preflight,
         };
         write_response(out, status, resp, &meta);
     });

@@ -6,9 +6,10 @@
 //! queued in the outbox, where a newer result replaces an older unsent one.
 
 use crate::api::decode_mutation;
+use crate::auth::keys::Scope;
 use crate::error::Error;
 use crate::query::Query;
-use crate::shard::Shard;
+use crate::shard::{ConnKey, Shard};
 use crate::subs::ConnRef;
 use crate::value::Value;
 use crate::ws::frames;
@@ -31,6 +32,23 @@ pub struct Upgrade {
     pub accept: String,
     /// A conformance-test echo session (feature `autobahn`), not `nimbus.v2`.
     pub echo: bool,
+    /// Opened with a tenant key: its scope (frames need `read` or `write`) and the key,
+    /// whose revocation or expiry ends the connection. `None`: the admin token.
+    pub key: Option<(Scope, ConnKey)>,
+}
+
+impl Upgrade {
+    /// Refuses a frame that needs `need` when the connection's key lacks it.
+    fn refuses(&self, need: Scope, frame: &str) -> Option<Error> {
+        let (scope, _) = self.key?;
+        (!scope.allows(need)).then(|| {
+            Error::Forbidden(format!(
+                "`{frame}` needs scope `{}`; this connection's key has scope `{}`",
+                need.name(),
+                scope.name()
+            ))
+        })
+    }
 }
 
 /// Bytes framed per write, at most (a batch ends early rather than grow past this).
@@ -48,6 +66,14 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, leftover: Vec<u8>, up: U
     shard.register_conn(up.conn, outbox.clone());
     if !up.echo {
         outbox.push_text(frames::hello(&up.session_id));
+    }
+    if let Some((_, key)) = up.key {
+        shard.keyed_conn(up.conn, key);
+        // Revoked between the upgrade's check and now: the sweep that would end it is past.
+        if !shard.keys().has_hash(&key.hash) {
+            let e = Error::UnauthorizedBecause("the key was revoked".into());
+            fatal(&shard, &outbox, &e, 1008);
+        }
     }
     if let Ok(io) = stream.try_into_poll_io() {
         let sock: Sock<_> = Rc::new(RefCell::new(io));
@@ -286,6 +312,14 @@ async fn handle_text(shard: &Shard, outbox: &Outbox, up: &Upgrade, state: &mut S
         shard: shard.id,
         conn: up.conn,
     };
+    let need = match kind {
+        "subscribe" => Some(Scope::Read),
+        "mutate" => Some(Scope::Write),
+        _ => None,
+    };
+    if let Some(e) = need.and_then(|n| up.refuses(n, kind)) {
+        return outbox.push_text(frames::op_error(&request_id, &e, trace.as_str()));
+    }
     let reply = match kind {
         "subscribe" => {
             let query = match v.get("query").map(Query::from_value) {

@@ -20,6 +20,7 @@ pub enum Method {
     Put,
     Patch,
     Delete,
+    Options,
     Other,
 }
 
@@ -32,6 +33,7 @@ impl Method {
             "PUT" => Method::Put,
             "PATCH" => Method::Patch,
             "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
             _ => Method::Other,
         }
     }
@@ -75,6 +77,9 @@ pub struct Head {
     pub ws_version_13: bool,
     /// Whether a `Sec-WebSocket-Protocol` header offers `nimbus.v2`.
     pub offers_nimbus_v2: bool,
+    /// An `Access-Control-Request-Method` header is present (with `OPTIONS` and `Origin`:
+    /// a CORS preflight).
+    pub cors_request_method: bool,
     /// Length of the head in bytes, final blank line included.
     pub len: usize,
 }
@@ -169,6 +174,7 @@ pub fn parse_head(buf: &[u8], head_size_max: usize) -> Result<Option<Head>, Erro
         ws_key: None,
         ws_version_13: false,
         offers_nimbus_v2: false,
+        cors_request_method: false,
         len,
     };
     let mut framing_of = Framing::default();
@@ -279,6 +285,8 @@ fn access_header(head: &mut Head, buf: &[u8], name: &str, v: &[u8]) -> Result<()
         if head.credential.is_none() {
             head.credential = head.admin_token.clone();
         }
+    } else if is("access-control-request-method") {
+        head.cors_request_method = true;
     } else if is("origin") {
         // Which of two would count is not for the server to guess.
         if head.origin.is_some() {

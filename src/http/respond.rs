@@ -13,6 +13,28 @@ pub struct ResponseMeta<'a> {
     pub head_only: bool,
     /// `Allow` header for `405`.
     pub allow: Option<&'static str>,
+    /// The request's `Origin`, when it is allowed: the CORS headers name it.
+    pub cors_origin: Option<&'a [u8]>,
+    /// A CORS preflight's answer: the methods its route allows.
+    pub preflight: Option<&'static str>,
+}
+
+/// Request headers a page may send (a preflight's `Access-Control-Allow-Headers`).
+const CORS_ALLOW_HEADERS: &[u8] =
+    b"Authorization, Content-Type, X-Nimbus-Admin-Token, X-Tenant-Id, Last-Event-ID";
+
+/// The CORS headers of an answer to an allowed origin (never `*`).
+fn write_cors(out: &mut Vec<u8>, origin: &[u8], preflight: Option<&str>) {
+    out.extend_from_slice(b"\r\nAccess-Control-Allow-Origin: ");
+    out.extend_from_slice(origin);
+    out.extend_from_slice(b"\r\nVary: Origin\r\nAccess-Control-Expose-Headers: X-Request-Id");
+    if let Some(methods) = preflight {
+        out.extend_from_slice(b"\r\nAccess-Control-Allow-Methods: ");
+        out.extend_from_slice(methods.as_bytes());
+        out.extend_from_slice(b"\r\nAccess-Control-Allow-Headers: ");
+        out.extend_from_slice(CORS_ALLOW_HEADERS);
+        out.extend_from_slice(b"\r\nAccess-Control-Max-Age: 600");
+    }
 }
 
 fn reason(status: u16) -> &'static str {
@@ -45,6 +67,9 @@ pub fn write_response(out: &mut Vec<u8>, status: u16, body: &[u8], meta: &Respon
     out.extend_from_slice(meta.date.as_bytes());
     out.extend_from_slice(b"\r\nX-Request-Id: ");
     out.extend_from_slice(meta.request_id.as_bytes());
+    if let Some(origin) = meta.cors_origin {
+        write_cors(out, origin, meta.preflight);
+    }
     if status != 204 {
         out.extend_from_slice(b"\r\nContent-Type: application/json\r\nContent-Length: ");
         out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
@@ -81,6 +106,8 @@ mod tests {
             http10: false,
             head_only: false,
             allow: None,
+            cors_origin: None,
+            preflight: None,
         };
         write_response(&mut out, 200, b"{}", &meta);
         assert_eq!(

@@ -34,9 +34,46 @@ pub enum Route<'a> {
     Sandboxes(&'a str),
     Sandbox(&'a str, &'a str),
     SandboxStop(&'a str, &'a str),
+    /// `/api/tenants/{t}/keys`.
+    Keys(&'a str),
+    Key(&'a str, &'a str),
 }
 
-impl Route<'_> {
+impl<'a> Route<'a> {
+    /// The tenant named in the path (`/api/tenants/{t}/…`), if the route has one.
+    pub fn tenant(&self) -> Option<&'a str> {
+        match *self {
+            Route::Health
+            | Route::Ws
+            | Route::Deploy
+            | Route::Sessions
+            | Route::Session(_)
+            | Route::SessionClose(_)
+            | Route::Tenants => None,
+            Route::Tenant(t)
+            | Route::Documents(t)
+            | Route::Table(t, _)
+            | Route::Document(t, ..)
+            | Route::Query(t)
+            | Route::QueryPaginated(t)
+            | Route::Schemas(t)
+            | Route::Schema(t, _)
+            | Route::Schedule(t)
+            | Route::Job(t, _)
+            | Route::JobHistory(t, _)
+            | Route::Crons(t)
+            | Route::Cron(t, _)
+            | Route::Services(t)
+            | Route::Service(t, _)
+            | Route::ServiceAction(t, ..)
+            | Route::Sandboxes(t)
+            | Route::Sandbox(t, _)
+            | Route::SandboxStop(t, _)
+            | Route::Keys(t)
+            | Route::Key(t, _) => Some(t),
+        }
+    }
+
     /// Methods this route answers, as the `Allow` header lists them.
     pub fn allow(&self) -> &'static str {
         match self {
@@ -61,6 +98,8 @@ impl Route<'_> {
             Route::Sandboxes(_) => "GET, HEAD, POST",
             Route::Sandbox(..) => "GET, HEAD",
             Route::SandboxStop(..) => "POST",
+            Route::Keys(_) => "GET, HEAD, POST",
+            Route::Key(..) => "DELETE",
         }
     }
 }
@@ -154,6 +193,8 @@ pub fn route(path: &str) -> Option<Route<'_>> {
         [Some("sandboxes"), None, ..] => Route::Sandboxes(tenant),
         [Some("sandboxes"), Some(id), None, _] => Route::Sandbox(tenant, id),
         [Some("sandboxes"), Some(id), Some("stop"), None] => Route::SandboxStop(tenant, id),
+        [Some("keys"), None, ..] => Route::Keys(tenant),
+        [Some("keys"), Some(id), None, _] => Route::Key(tenant, id),
         _ => return None,
     })
 }

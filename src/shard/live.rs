@@ -41,6 +41,7 @@ impl Shard {
     /// Forgets a closed connection.
     pub fn unregister_conn(&self, conn: u64) {
         self.conns.borrow_mut().remove(&conn);
+        self.keyed.borrow_mut().remove(&conn);
     }
 
     /// Records a new connection (and its session) with the tenant's owner; fails if the
@@ -84,10 +85,15 @@ impl Shard {
     }
 
     /// This shard's answer for a session id: its JSON (after closing it, with `close`).
-    fn session_here(&self, id: &str, close: bool) -> Option<Vec<u8>> {
+    /// With `only`, a session of another tenant is not found.
+    fn session_here(&self, id: &str, close: bool, only: Option<&str>) -> Option<Vec<u8>> {
         let now = crate::clock::now_ms();
         let mut out = Vec::new();
         let mut state = self.state.borrow_mut();
+        let theirs = state.sessions.get(id)?.tenant != only.unwrap_or_default();
+        if only.is_some() && theirs {
+            return None;
+        }
         if !close {
             state.sessions.get(id)?.write_json(now, &mut out);
             return Some(out);
@@ -106,9 +112,15 @@ impl Shard {
         Some(out)
     }
 
-    /// A session by id from whichever shard has it (closing it with `close`).
-    pub async fn session_by_id(&self, id: &str, close: bool) -> Result<Vec<u8>> {
-        if let Some(found) = self.session_here(id, close) {
+    /// A session by id from whichever shard has it (closing it with `close`); with `only`,
+    /// only a session of that tenant (what a tenant key may see).
+    pub async fn session_by_id(
+        &self,
+        id: &str,
+        close: bool,
+        only: Option<&str>,
+    ) -> Result<Vec<u8>> {
+        if let Some(found) = self.session_here(id, close, only) {
             return Ok(found);
         }
         let mut waiting = Vec::new();
@@ -117,6 +129,7 @@ impl Shard {
             let msg = ShardMsg::FindSession {
                 id: id.to_string(),
                 close,
+                only: only.map(str::to_string),
                 reply,
             };
             self.mesh.send(to, msg).map_err(|_| unavailable(to))?;
@@ -282,7 +295,7 @@ impl Shard {
         }
     }
 
-    fn end_conn(&self, conn: u64, error: &Error) {
+    pub(super) fn end_conn(&self, conn: u64, error: &Error) {
         let outbox = self.conns.borrow().get(&conn).cloned();
         if let Some(outbox) = outbox {
             let code = if matches!(error, Error::Unavailable(_)) {
@@ -348,8 +361,13 @@ impl Shard {
             } => {
                 let _ = reply.send(self.attach_here(&tenant, conn, &session_id));
             }
-            ShardMsg::FindSession { id, close, reply } => {
-                let _ = reply.send(self.session_here(&id, close));
+            ShardMsg::FindSession {
+                id,
+                close,
+                only,
+                reply,
+            } => {
+                let _ = reply.send(self.session_here(&id, close, only.as_deref()));
             }
             ShardMsg::Detach { tenant, conn } => self.detach_here(&tenant, conn),
             ShardMsg::Subscribe {
@@ -376,6 +394,10 @@ impl Shard {
                 monoio::spawn(async move {
                     let _ = reply.send(self.deploy_here(request).await);
                 });
+            }
+            ShardMsg::Keys { updates, ack } => {
+                self.apply_keys(updates);
+                let _ = ack.send(());
             }
             ShardMsg::Execute { .. } | ShardMsg::ListTenants { .. } => {}
         }

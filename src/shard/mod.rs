@@ -7,14 +7,17 @@
 //! spans an `.await`.
 
 mod drain;
+mod keys;
 mod live;
 mod procs;
 mod timer;
 
 pub use crate::state::State;
 pub use drain::DRAIN_MAX;
+pub use keys::ConnKey;
 
 use crate::api::{self, Op};
+use crate::auth::keys::Update;
 use crate::clock::{http_date, now_ms};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -80,7 +83,15 @@ pub enum ShardMsg {
     FindSession {
         id: String,
         close: bool,
+        /// Only a session of this tenant counts.
+        only: Option<String>,
         reply: oneshot::Sender<Option<Vec<u8>>>,
+    },
+    /// Apply these changes to the key directory, then ack (sent by the owner of the keys'
+    /// tenant, which answers its client only after every ack).
+    Keys {
+        updates: Vec<crate::auth::keys::Update>,
+        ack: oneshot::Sender<()>,
     },
     /// A deploy request, for shard 0, which owns the active app.
     Deploy {
@@ -216,6 +227,10 @@ pub struct Shard {
     listener_fd: Cell<i32>,
     /// Open client connections (HTTP and WebSocket) on this shard.
     open_conns: Cell<u32>,
+    /// Every live key of every tenant (see `shard::keys`).
+    keys: RefCell<crate::auth::keys::Directory>,
+    /// WebSockets of this shard opened with a key, by connection number.
+    keyed: RefCell<hashbrown::HashMap<u64, ConnKey>>,
 }
 
 fn run_guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -255,6 +270,7 @@ impl Shard {
                 subs: Subs::new(limits),
                 ended: Vec::new(),
                 limits,
+                key_updates: Vec::new(),
             }),
             wal,
             snapshotting: Cell::new(false),
@@ -271,6 +287,8 @@ impl Shard {
             busy_conns: Cell::new(0),
             listener_fd: Cell::new(-1),
             open_conns: Cell::new(0),
+            keys: RefCell::new(Default::default()),
+            keyed: RefCell::new(hashbrown::HashMap::new()),
         }
     }
 
@@ -340,8 +358,8 @@ impl Shard {
     pub async fn execute(&self, op: Op, out: &mut Vec<u8>) -> Result<u16> {
         let owner = owner_of(op.tenant(), self.mesh.cores());
         if owner == self.id {
-            let (status, seq) = self.run_local(op, out)?;
-            self.durable(seq).await?;
+            let (status, seq, keys) = self.run_local(op, out)?;
+            self.settle(seq, keys).await?;
             return Ok(status);
         }
         let (tx, rx) = oneshot::channel();
@@ -386,14 +404,16 @@ impl Shard {
         Ok(all)
     }
 
-    /// Executes an op on this shard's own data.
-    fn run_local(&self, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64)> {
+    /// Executes an op on this shard's own data; returns its status, the sequence number of
+    /// its write (0 for none) and the key updates every shard must see before it answers.
+    fn run_local(&self, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64, Vec<Update>)> {
         let result = run_guarded(|| api::execute(&mut self.state.borrow_mut(), op, out));
-        let (ended, deleted) = {
+        let (ended, deleted, keys) = {
             let mut state = self.state.borrow_mut();
             (
                 std::mem::take(&mut state.ended),
                 std::mem::take(&mut state.deleted),
+                std::mem::take(&mut state.key_updates),
             )
         };
         if !ended.is_empty() {
@@ -404,7 +424,14 @@ impl Shard {
                 p.send(crate::proc::ProcMsg::DropTenant { tenant });
             }
         }
-        result
+        result.map(|(status, seq)| (status, seq, keys))
+    }
+
+    /// What a write waits for before it is answered: every shard's key directory updated,
+    /// and its record durable.
+    async fn settle(&self, seq: u64, keys: Vec<Update>) -> Result<()> {
+        self.spread_keys(keys).await?;
+        self.durable(seq).await
     }
 
     /// Waits until the record `seq` is durable (0: nothing to wait for).
@@ -427,17 +454,17 @@ impl Shard {
                 ShardMsg::Execute { op, reply } => {
                     let mut body = Vec::new();
                     match self.run_local(op, &mut body) {
-                        Ok((status, seq)) if seq > 0 => {
-                            // Answer once durable, without holding up the inbox.
+                        Ok((status, seq, keys)) if seq > 0 || !keys.is_empty() => {
+                            // Answer once settled, without holding up the inbox.
                             let me = self.clone();
                             monoio::spawn(async move {
-                                let result = me.durable(seq).await.map(|()| status);
+                                let result = me.settle(seq, keys).await.map(|()| status);
                                 let _ = reply.send(Reply { result, body });
                             });
                         }
                         result => {
                             let _ = reply.send(Reply {
-                                result: result.map(|(s, _)| s),
+                                result: result.map(|(s, ..)| s),
                                 body,
                             });
                         }

@@ -16,8 +16,8 @@ mod table;
 
 pub use doc::Doc;
 pub use index::Index;
-pub use schedule::{Cron, Effect, Job, JobResult, Mutation, HISTORY_KEPT};
 pub use keys::{Key, KEYS_PER_TENANT_MAX};
+pub use schedule::{Cron, Effect, Job, JobResult, Mutation, HISTORY_KEPT};
 pub use schema::{FieldDef, FieldType, IndexDef, TableSchema};
 pub use table::Table;
 

@@ -679,13 +679,17 @@ mod versions {
             expires_at: Some(99),
             hash: [3; 32],
         };
-        store.commit(Change::CreateKey {
-            tenant: "t".into(),
-            key: key.clone(),
-        })
-        .expect("create");
+        store
+            .commit(Change::CreateKey {
+                tenant: "t".into(),
+                key: key.clone(),
+            })
+            .expect("create");
         let (_, loaded) = load(&encode(&copy_all(&store, 1))).expect("load");
-        assert_eq!(loaded.tenant("t").expect("t").keys.get(&DocId(7)), Some(&key));
+        assert_eq!(
+            loaded.tenant("t").expect("t").keys.get(&DocId(7)),
+            Some(&key)
+        );
         assert_eq!(loaded.key_entries().len(), 1);
     }
 }
