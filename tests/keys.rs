@@ -218,7 +218,7 @@ fn routes(doc: &str, job: &str) -> Vec<(&'static str, String, Option<String>, &'
         ("DELETE", format!("{t}/schema/s"), None, "admin"),
         ("GET", "/api/tenants".into(), None, "root"),
         ("POST", "/api/tenants".into(), Some(r#"{"id":"u"}"#.into()), "root"),
-        ("DELETE", format!("{t}"), None, "root"),
+        ("DELETE", t.to_string(), None, "root"),
         ("GET", format!("{t}/services"), None, "root"),
         ("GET", format!("{t}/sandboxes"), None, "root"),
     ];
