@@ -37,4 +37,5 @@ expect '"text":"hello world","author":"you"'
 expect '"has_more":true'
 expect '"code":"schema.validation_failed"'
 expect 'invalid document id `abc`'
+expect 'needs scope `write`; this key has scope `read`'
 echo "walkthrough: every step ran as printed"

@@ -7,6 +7,7 @@
 #   loadtest/run.sh                          # the full run (about 8 minutes on 2 cores)
 #   DURATION=3s BIG_DOCS=100000 loadtest/run.sh   # a quick one
 #   loadtest/run.sh hol                      # head-of-line: light requests beside heavy queries
+#   loadtest/run.sh keys                     # get-one with a tenant key against the admin token
 #
 # Knobs (environment): DURATION (per load run, default 5s), ROUNDS (3; medians are quoted),
 # CONCURRENCY ("64 256"),
@@ -37,5 +38,8 @@ cargo build --release --quiet --bin nimbus --example loadtool --example fanout
 echo "this disk: $(python3 loadtest/fsync_rate.py "${TMPDIR:-/tmp}" 2) append+fdatasync rounds/s from one writer" >&2
 if [ "${1:-}" = hol ]; then
   exec python3 loadtest/hol.py
+fi
+if [ "${1:-}" = keys ]; then
+  exec python3 loadtest/keys.py
 fi
 exec python3 loadtest/rig.py

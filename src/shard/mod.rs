@@ -9,6 +9,7 @@
 mod drain;
 mod keys;
 mod live;
+mod log;
 mod procs;
 mod timer;
 
@@ -27,8 +28,7 @@ use crate::query::Query;
 use crate::store::Store;
 use crate::subs::{Batch, ConnRef, Delivery, Subs};
 use crate::wal::disk::Disk;
-use crate::wal::snapshot::{persist, Copier};
-use crate::wal::writer::{Log, Progress, Shared};
+use crate::wal::writer::{Log, Shared};
 use crate::ws::outbox::Outbox;
 use futures_channel::oneshot;
 use std::cell::{Cell, RefCell};
@@ -39,7 +39,6 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 /// Everything one shard can ask of another. Reading this enum shows all cross-core traffic.
 pub enum ShardMsg {
@@ -133,10 +132,6 @@ fn request_id_seed() -> u128 {
     (u128::from(s.hash_one(1u8)) << 64) | u128::from(s.hash_one(2u8))
 }
 
-/// Documents copied per step of a snapshot, between which requests are served.
-const SNAPSHOT_STEP_DOCS: usize = 2048;
-/// How long after a failed snapshot the next is tried.
-const SNAPSHOT_RETRY: Duration = Duration::from_secs(5);
 /// Documents indexed per step of an index build, between requests.
 const INDEX_BUILD_STEP_DOCS: usize = 4096;
 /// How often an idle shard looks for an index to build.
@@ -434,19 +429,6 @@ impl Shard {
         self.durable(seq).await
     }
 
-    /// Waits until the record `seq` is durable (0: nothing to wait for).
-    async fn durable(&self, seq: u64) -> Result<()> {
-        if seq == 0 {
-            return Ok(());
-        }
-        let wait = Duration::from_millis(self.config.durable_wait_ms);
-        monoio::time::timeout(wait, WaitDurable { shard: self, seq }).await.map_err(|_| {
-            Error::Unavailable(
-                "the write could not be made durable in time (the disk is failing or full); it was not acknowledged".into(),
-            )
-        })
-    }
-
     /// Answers messages from other shards until the mesh closes.
     pub async fn serve_inbox(self: Rc<Self>) {
         while let Some(msg) = self.mesh.recv(self.id).await {
@@ -478,43 +460,6 @@ impl Shard {
         }
     }
 
-    /// Follows the log writer: wakes the writes it made durable, hands it the next batch, and
-    /// starts a snapshot when the log has grown past the threshold.
-    pub async fn serve_log(self: Rc<Self>) {
-        let shared = self.wal.shared.clone();
-        let mut seen = (0, false);
-        loop {
-            seen = Progress {
-                shared: shared.clone(),
-                seen,
-            }
-            .await;
-            let (want_snapshot, batches) = {
-                let mut state = self.state.borrow_mut();
-                state.log.progress();
-                let durable = state.log.durable();
-                let batches = state.subs.take_durable(durable, self.mesh.cores());
-                (
-                    state.log.bytes_since_snapshot
-                        >= self
-                            .config
-                            .snapshot_log_bytes
-                            .max(self.snapshot_bytes.get()),
-                    batches,
-                )
-            };
-            self.fan_out(batches);
-            let waiting = self
-                .snapshot_retry_at
-                .get()
-                .is_some_and(|at| std::time::Instant::now() < at);
-            if want_snapshot && !self.snapshotting.get() && !waiting {
-                self.snapshotting.set(true);
-                monoio::spawn(self.clone().snapshot());
-            }
-        }
-    }
-
     /// Background work between requests: builds new indexes (after a schema change or
     /// recovery) a bounded number of documents at a time, yielding between steps so requests
     /// keep being served, and while no index is building hands freed memory back to the
@@ -538,82 +483,10 @@ impl Shard {
             }
         }
     }
-
-    /// Takes a snapshot: rotates the log, copies the state in steps between requests, and
-    /// has a helper thread write it and drop the log segments it covers.
-    async fn snapshot(self: Rc<Self>) {
-        let (mut copier, rotated_bytes) = {
-            let mut state = self.state.borrow_mut();
-            let rotated_bytes = state.log.bytes_since_snapshot;
-            let label = state.log.rotate();
-            (Copier::new(&state.store, label), rotated_bytes)
-        };
-        let snapshot = loop {
-            let done = copier.step(&self.state.borrow().store, SNAPSHOT_STEP_DOCS);
-            match done {
-                Some(s) => break s,
-                None => YieldNow(false).await,
-            }
-        };
-        let (tx, rx) = oneshot::channel();
-        let (disk, dir, shared) = (
-            self.wal.disk.clone(),
-            self.wal.dir.clone(),
-            self.wal.shared.clone(),
-        );
-        let spawned = std::thread::Builder::new()
-            .name("nimbus-snapshot".into())
-            .spawn(move || {
-                let _ = tx.send(persist(&*disk, &dir, &snapshot, &shared));
-            });
-        let outcome = match spawned {
-            Ok(_) => rx
-                .await
-                .unwrap_or_else(|_| Err(std::io::Error::other("snapshot thread died"))),
-            Err(e) => Err(e),
-        };
-        match outcome {
-            Ok(size) => {
-                self.snapshot_bytes.set(size);
-                self.snapshot_retry_at.set(None);
-            }
-            Err(e) => {
-                eprintln!(
-                    "nimbus: shard {}: snapshot failed (the log still has everything; retrying in {} s): {e}",
-                    self.id,
-                    SNAPSHOT_RETRY.as_secs()
-                );
-                // Still due: the log it would have replaced is all still there.
-                self.state.borrow_mut().log.bytes_since_snapshot += rotated_bytes;
-                self.snapshot_retry_at
-                    .set(Some(std::time::Instant::now() + SNAPSHOT_RETRY));
-            }
-        }
-        self.snapshotting.set(false);
-    }
-}
-
-/// Resolves when a record is durable.
-struct WaitDurable<'a> {
-    shard: &'a Shard,
-    seq: u64,
-}
-
-impl Future for WaitDurable<'_> {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut state = self.shard.state.borrow_mut();
-        if state.log.durable() >= self.seq {
-            return Poll::Ready(());
-        }
-        state.log.kick();
-        state.log.wait_for(self.seq, cx.waker());
-        Poll::Pending
-    }
 }
 
 /// Gives the event loop one turn.
-struct YieldNow(bool);
+pub(super) struct YieldNow(pub(super) bool);
 
 impl Future for YieldNow {
     type Output = ();
