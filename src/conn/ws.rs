@@ -321,47 +321,10 @@ async fn handle_text(shard: &Shard, outbox: &Outbox, up: &Upgrade, state: &mut S
         return outbox.push_text(frames::op_error(&request_id, &e, trace.as_str()));
     }
     let reply = match kind {
-        "subscribe" => {
-            let query = match v.get("query").map(Query::from_value) {
-                Some(Ok(q)) => q,
-                Some(Err(e)) => {
-                    return outbox.push_text(frames::op_error(&request_id, &e, trace.as_str()))
-                }
-                None => {
-                    let e = Error::InvalidInput("`query` is required".into());
-                    return outbox.push_text(frames::op_error(&request_id, &e, trace.as_str()));
-                }
-            };
-            let max = shard.config.ws_subscriptions_max;
-            if outbox.sub_count() >= max {
-                let e = Error::LimitExceeded {
-                    what: format!("this connection holds {max} subscriptions, the most allowed"),
-                    remedy: "unsubscribe from queries no longer needed, or open another connection"
-                        .into(),
-                };
-                return outbox.push_text(frames::op_error(&request_id, &e, trace.as_str()));
-            }
-            let sub = state.next_sub;
-            state.next_sub += 1;
-            outbox.add_sub(sub, request_id.clone());
-            match shard.subscribe(&up.tenant, me, sub, query).await {
-                Ok(first) => match &first.error {
-                    // A query past a bound subscribed nothing: the error is the answer.
-                    Some(e) => {
-                        outbox.remove_sub(sub);
-                        frames::op_error(&request_id, e, trace.as_str())
-                    }
-                    None => {
-                        outbox.push_result(sub, first.clone());
-                        return true;
-                    }
-                },
-                Err(e) => {
-                    outbox.remove_sub(sub);
-                    frames::op_error(&request_id, &e, trace.as_str())
-                }
-            }
-        }
+        "subscribe" => match subscribe(shard, outbox, up, state, &v, &request_id).await {
+            Ok(()) => return true,
+            Err(e) => frames::op_error(&request_id, &e, trace.as_str()),
+        },
         "unsubscribe" => {
             let sub = v
                 .get("subscription_id")
@@ -392,6 +355,52 @@ async fn handle_text(shard: &Shard, outbox: &Outbox, up: &Upgrade, state: &mut S
         }
     };
     outbox.push_text(reply)
+}
+
+/// Subscribes to the frame's query; the first result is queued in the outbox. On `Err`
+/// nothing is subscribed.
+async fn subscribe(
+    shard: &Shard,
+    outbox: &Outbox,
+    up: &Upgrade,
+    state: &mut State,
+    v: &Value,
+    request_id: &[u8],
+) -> Result<(), Error> {
+    let query = match v.get("query").map(Query::from_value) {
+        Some(q) => q?,
+        None => return Err(Error::InvalidInput("`query` is required".into())),
+    };
+    let max = shard.config.ws_subscriptions_max;
+    if outbox.sub_count() >= max {
+        return Err(Error::LimitExceeded {
+            what: format!("this connection holds {max} subscriptions, the most allowed"),
+            remedy: "unsubscribe from queries no longer needed, or open another connection".into(),
+        });
+    }
+    let sub = state.next_sub;
+    state.next_sub += 1;
+    outbox.add_sub(sub, request_id.to_vec());
+    let me = ConnRef {
+        shard: shard.id,
+        conn: up.conn,
+    };
+    let first = shard.subscribe(&up.tenant, me, sub, query).await;
+    // A query past a bound subscribed nothing: the error is the answer.
+    let first = first.and_then(|d| match &d.error {
+        Some(e) => Err(e.clone()),
+        None => Ok(d),
+    });
+    match first {
+        Ok(first) => {
+            outbox.push_result(sub, first);
+            Ok(())
+        }
+        Err(e) => {
+            outbox.remove_sub(sub);
+            Err(e)
+        }
+    }
 }
 
 /// Runs a mutation; returns the id of the document it wrote.
