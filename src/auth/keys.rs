@@ -92,7 +92,7 @@ pub fn hash(secret: &[u8]) -> [u8; 32] {
 /// What every shard knows of one live key.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    pub tenant: Box<str>,
+    pub tenant: std::sync::Arc<str>,
     /// The key's id (its ULID text).
     pub id: Box<str>,
     pub scope: Scope,
@@ -125,7 +125,7 @@ pub enum Update {
 #[derive(Debug, Default)]
 pub struct Directory {
     by_hash: Map<[u8; 32], Entry>,
-    by_tenant: Map<Box<str>, Vec<[u8; 32]>>,
+    by_tenant: Map<std::sync::Arc<str>, Vec<[u8; 32]>>,
 }
 
 impl Directory {

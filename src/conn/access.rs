@@ -30,7 +30,7 @@ pub enum Who {
 /// What a tenant key grants.
 #[derive(Debug, Clone)]
 pub struct Grant {
-    pub tenant: Box<str>,
+    pub tenant: std::sync::Arc<str>,
     pub scope: Scope,
     pub hash: [u8; 32],
     pub expires_at: Option<u64>,
