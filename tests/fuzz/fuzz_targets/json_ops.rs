@@ -16,23 +16,26 @@ const METHODS: [Method; 6] = [
     Method::Delete,
 ];
 
-const PATHS: [&str; 16] = [
+const PATHS: [&str; 19] = [
     "/api/tenants",
     "/api/tenants/t",
     "/api/tenants/t/documents",
-    "/api/tenants/t/tables/tb/documents",
-    "/api/tenants/t/tables/tb/documents/01ARZ3NDEKTSV4RRFFQ69G5FAV",
+    "/api/tenants/t/documents/tb",
+    "/api/tenants/t/documents/tb/01ARZ3NDEKTSV4RRFFQ69G5FAV",
     "/api/tenants/t/query",
     "/api/tenants/t/query/paginated",
-    "/api/tenants/t/schemas/tb",
+    "/api/tenants/t/schema/tb",
     "/api/tenants/t/schedule",
+    "/api/tenants/t/schedule/01ARZ3NDEKTSV4RRFFQ69G5FAV",
     "/api/tenants/t/crons",
     "/api/tenants/t/crons/c",
     "/api/tenants/t/services",
     "/api/tenants/t/services/s",
     "/api/tenants/t/sandboxes",
     "/api/sessions",
-    "/api/tenants/t/jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV",
+    "/api/sessions/s",
+    "/api/tenants/t/keys",
+    "/api/tenants/t/keys/01ARZ3NDEKTSV4RRFFQ69G5FAV",
 ];
 
 fuzz_target!(|input: (u8, u8, &[u8])| {
