@@ -52,6 +52,26 @@ fn bench(c: &mut Criterion) {
     });
 }
 
+/// What checking a tenant key costs on a request: one SHA-256 and one lookup among 1,000.
+fn bench_keys(c: &mut Criterion) {
+    use nimbus::auth::keys::{hash, new_secret, Directory, Entry, Scope};
+    let secrets: Vec<String> = (0..1000)
+        .map(|_| new_secret(Scope::Read).expect("random"))
+        .collect();
+    let dir = Directory::new(secrets.iter().map(|s| Entry {
+        tenant: "bench".into(),
+        id: "k".into(),
+        scope: Scope::Read,
+        origins: Vec::new(),
+        expires_at: None,
+        hash: hash(s.as_bytes()),
+    }));
+    let secret = secrets[500].as_bytes();
+    c.bench_function("key_check_of_1000", |b| {
+        b.iter(|| dir.find(black_box(secret)).map(|e| e.scope))
+    });
+}
+
 fn query(text: &str) -> nimbus::query::Query {
     let v = parse_once(text.as_bytes()).expect("json");
     nimbus::query::Query::from_value(&v).expect("query")
@@ -160,5 +180,5 @@ fn bench_fanout(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench, bench_indexes, bench_fanout);
+criterion_group!(benches, bench, bench_indexes, bench_fanout, bench_keys);
 criterion_main!(benches);

@@ -40,12 +40,20 @@ impl Who {
     /// The refusal of a key used on another tenant's data (`None` for the admin token).
     pub fn refuses_tenant(&self, tenant: &str) -> Option<Error> {
         match self {
-            Who::Key(g) if *g.tenant != *tenant => Some(Error::Forbidden(format!(
-                "this key belongs to tenant `{}`, not `{tenant}`",
-                g.tenant
-            ))),
+            Who::Key(g) => g.refuses_tenant(tenant),
             _ => None,
         }
+    }
+}
+
+impl Grant {
+    fn refuses_tenant(&self, tenant: &str) -> Option<Error> {
+        (*self.tenant != *tenant).then(|| {
+            Error::Forbidden(format!(
+                "this key belongs to tenant `{}`, not `{tenant}`",
+                self.tenant
+            ))
+        })
     }
 }
 
