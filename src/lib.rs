@@ -5,6 +5,7 @@
 //! - [`value`]    JSON values and their total order
 //! - [`json`]     JSON text ↔ values (`simd-json` in, a small writer out)
 //! - [`clock`]    epoch milliseconds, RFC 3339 and HTTP dates
+//! - [`metrics`]  per-shard counters and histograms, the Prometheus text of a scrape
 //! - [`ids`]      tenant and table names, ULID document ids
 //! - [`error`]    the one error type and its envelope
 //! - [`mesh`]     bounded inboxes between cores; knows no shard
@@ -43,6 +44,7 @@ pub mod ids;
 pub mod json;
 pub mod memory;
 pub mod mesh;
+pub mod metrics;
 pub mod proc;
 pub mod query;
 pub mod schedule;

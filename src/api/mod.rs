@@ -102,6 +102,8 @@ pub enum Request {
     Health,
     /// `GET /api/tenants`: gathered from every shard.
     ListTenants,
+    /// `GET /metrics`: every shard's report, merged.
+    Metrics,
     /// `GET /api/sessions/{id}` (or `.../close` with `close`): asked of every shard.
     SessionById { id: String, close: bool },
     /// A request for the process supervisor, once the tenant is known to exist.
@@ -170,6 +172,7 @@ pub fn decode(input: Input<'_, '_>) -> Result<Request> {
         | Route::Sandbox(..)
         | Route::SandboxStop(..) => services::decode(input),
         Route::Keys(_) | Route::Key(..) => keys::decode(input),
+        Route::Metrics => Ok(Request::Metrics),
         Route::Ws | Route::Deploy => Err(input.not_allowed()),
     }
 }
@@ -205,7 +208,8 @@ pub fn need(route: Route<'_>, method: Method) -> Option<Scope> {
         | Route::ServiceAction(..)
         | Route::Sandboxes(_)
         | Route::Sandbox(..)
-        | Route::SandboxStop(..) => return None,
+        | Route::SandboxStop(..)
+        | Route::Metrics => return None,
         Route::Health | Route::Ws => Scope::Functions,
         Route::Query(_) | Route::QueryPaginated(_) => Scope::Read,
         Route::Schemas(_) | Route::Schema(..) if !reads => Scope::Admin,

@@ -62,6 +62,8 @@ impl Grant {
 pub struct Gate {
     pub who: Result<Who>,
     pub cors: bool,
+    /// The route's index (metrics count under it); `None` for a path no route has.
+    pub route: Option<usize>,
 }
 
 /// Decides on a request from its head. Order: a preflight is answered before any
@@ -71,8 +73,9 @@ pub fn admit(shard: &Shard, head: &Head, head_bytes: &[u8]) -> Gate {
     let origin = head.origin.as_ref().map(|r| &head_bytes[r.clone()]);
     let mut cors = origin
         .is_some_and(|o| origin_allowed(o, shard.port) || listed(&shard.config.allowed_origins, o));
-    let who = decide(shard, head, head_bytes, origin, &mut cors);
-    Gate { who, cors }
+    let mut route = None;
+    let who = decide(shard, head, head_bytes, origin, (&mut cors, &mut route));
+    Gate { who, cors, route }
 }
 
 fn decide(
@@ -80,11 +83,12 @@ fn decide(
     head: &Head,
     head_bytes: &[u8],
     origin: Option<&[u8]>,
-    cors: &mut bool,
+    (cors, route_index): (&mut bool, &mut Option<usize>),
 ) -> Result<Who> {
     let target = target_of(head, head_bytes)?;
     let path = path_of(target);
     let found = route(path);
+    *route_index = found.map(|r| r.index());
     if let (Method::Options, Some(o), true) = (head.method, origin, head.cors_request_method) {
         return preflight(shard, found, o, cors);
     }

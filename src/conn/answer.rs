@@ -66,6 +66,10 @@ pub async fn answer(
             resp.extend_from_slice(b"{\"ok\":true}");
             Ok(200)
         }
+        Request::Metrics => {
+            shard.scrape(resp).await?;
+            Ok(200)
+        }
         Request::ListTenants => {
             let ids = shard.list_tenants().await?;
             resp.extend_from_slice(b"{\"tenants\":[");

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::parse::{parse_head, BodyKind, Head, Method};
 use crate::http::respond::{write_response, ResponseMeta, CONTINUE};
+use crate::http::route::Route;
 use crate::shard::{RequestId, Shard};
 use access::{admit, Who};
 use answer::{answer, write_switching};
@@ -55,20 +56,12 @@ struct Conn {
 /// Answers a connection past `--connections-max` with a `503` and closes it.
 pub async fn refuse(shard: Rc<Shard>, mut stream: TcpStream) {
     let (mut resp, mut out) = (Vec::new(), Vec::new());
-    let id = shard.request_id();
     let e = Error::Unavailable(format!(
         "the server holds its most connections ({}); retry later",
         shard.config.connections_max
     ));
-    finish(
-        &shard,
-        Err(e),
-        None,
-        &id,
-        &mut resp,
-        &mut out,
-        Cors::default(),
-    );
+    let meta = Meta::new(&shard, None, Instant::now());
+    finish(&shard, Err(e), None, meta, &mut resp, &mut out);
     let _ = monoio::time::timeout(Duration::from_secs(1), stream.write_all(out)).await;
     let _ = stream.shutdown().await;
 }
@@ -188,6 +181,7 @@ impl Conn {
                 }
             };
             head_deadline = None;
+            let began = Instant::now();
             self.set_busy(shard, true);
             let gate = admit(shard, &head, &self.inbuf[self.start..self.start + head.len]);
             let refused = gate.who.as_ref().err().cloned();
@@ -230,6 +224,8 @@ impl Conn {
                         head_bytes,
                         who,
                         cors,
+                        route: gate.route,
+                        began,
                     };
                     respond(
                         shard,
@@ -243,9 +239,12 @@ impl Conn {
                 }
                 Err(e) => {
                     self.resp.clear();
-                    let id = shard.request_id();
+                    let meta = Meta {
+                        cors,
+                        ..Meta::new(shard, gate.route, began)
+                    };
                     let (resp, out) = (&mut self.resp, &mut self.out);
-                    finish(shard, Err(e), Some(&head), &id, resp, out, cors)
+                    finish(shard, Err(e), Some(&head), meta, resp, out)
                 }
             };
             self.start += total;
@@ -358,9 +357,9 @@ impl Conn {
         e: Error,
         idle: Duration,
     ) {
-        let request_id = shard.request_id();
+        let meta = Meta::new(shard, None, Instant::now());
         let (resp, out) = (&mut self.resp, &mut self.out);
-        finish(shard, Err(e), None, &request_id, resp, out, Cors::default());
+        finish(shard, Err(e), None, meta, resp, out);
         self.flush(stream, idle).await;
     }
 
@@ -396,6 +395,32 @@ pub struct Ask<'a> {
     pub head_bytes: &'a [u8],
     pub who: Who,
     pub cors: Cors<'a>,
+    /// The route's index for metrics (`None`: no route has its path).
+    pub route: Option<usize>,
+    pub began: Instant,
+}
+
+/// What an answer needs besides its result: its request id, its CORS headers, and what
+/// metrics count it under.
+struct Meta<'a> {
+    request_id: RequestId,
+    cors: Cors<'a>,
+    route: Option<usize>,
+    began: Instant,
+    /// The body is not JSON (the metrics scrape): its `Content-Type`.
+    content_type: Option<&'static str>,
+}
+
+impl Meta<'_> {
+    fn new(shard: &Shard, route: Option<usize>, began: Instant) -> Meta<'static> {
+        Meta {
+            request_id: shard.request_id(),
+            cors: Cors::default(),
+            route,
+            began,
+            content_type: None,
+        }
+    }
 }
 
 /// The CORS part of an answer: the allowed origin it names, and for a preflight the
@@ -409,33 +434,32 @@ pub struct Cors<'a> {
 /// Answers one request into `out`; returns whether the connection stays open.
 async fn respond(
     shard: &Shard,
-    mut ask: Ask<'_>,
+    ask: Ask<'_>,
     body: &mut [u8],
     resp: &mut Vec<u8>,
     out: &mut Vec<u8>,
     upgrade: &mut Option<Upgrade>,
 ) -> bool {
     resp.clear();
-    let request_id = shard.request_id();
+    let mut meta = Meta {
+        cors: ask.cors,
+        ..Meta::new(shard, ask.route, ask.began)
+    };
     let result = match ask.who {
         Who::Preflight(methods) => {
-            ask.cors.preflight = Some(methods);
+            meta.cors.preflight = Some(methods);
             Ok(204)
         }
         _ => answer(shard, &ask, body, resp, upgrade).await,
     };
     if upgrade.is_some() {
+        shard.count_request(ask.route, 101, ask.began);
         return true;
     }
-    finish(
-        shard,
-        result,
-        Some(ask.head),
-        &request_id,
-        resp,
-        out,
-        ask.cors,
-    )
+    if result.is_ok() && ask.route == Some(Route::Metrics.index()) {
+        meta.content_type = Some(crate::metrics::CONTENT_TYPE);
+    }
+    finish(shard, result, Some(ask.head), meta, resp, out)
 }
 
 /// Writes the response for `result` (an error becomes its envelope) into `out`; `head` is
@@ -445,11 +469,11 @@ fn finish(
     shard: &Shard,
     result: Result<u16>,
     head: Option<&Head>,
-    request_id: &RequestId,
+    meta: Meta<'_>,
     resp: &mut Vec<u8>,
     out: &mut Vec<u8>,
-    cors: Cors<'_>,
 ) -> bool {
+    let (request_id, cors) = (&meta.request_id, meta.cors);
     let (status, allow, closes) = match result {
         Ok(status) => (status, None, false),
         Err(e) => {
@@ -465,6 +489,7 @@ fn finish(
             (e.status(), allow, e.closes_connection())
         }
     };
+    shard.count_request(meta.route, status, meta.began);
     // A stopping server answers what it read, then closes (and says so).
     let keep_alive = head.is_some_and(|h| h.keep_alive) && !closes && !shard.draining();
     shard.with_date(|date| {
@@ -477,6 +502,7 @@ fn finish(
             allow,
             cors_origin: cors.origin,
             preflight: cors.preflight,
+            content_type: meta.content_type,
         };
         write_response(out, status, resp, &meta);
     });

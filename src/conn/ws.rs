@@ -85,7 +85,12 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, leftover: Vec<u8>, up: U
         };
         let mut reader = Reader::new(leftover, max);
         let timeout = Duration::from_millis(shard.config.ws_write_timeout_ms);
-        let writer = monoio::spawn(write_loop(sock.clone(), outbox.clone(), timeout));
+        let writer = monoio::spawn(write_loop(
+            sock.clone(),
+            outbox.clone(),
+            timeout,
+            shard.clone(),
+        ));
         if up.echo {
             echo_loop(&sock, &mut reader, &outbox).await;
         } else {
@@ -146,7 +151,14 @@ async fn echo_loop<S: AsyncRead + Unpin>(sock: &Sock<S>, reader: &mut Reader, ou
 }
 
 /// Frames one queued item into `buf`; true for the close frame, after which nothing goes.
-fn encode(buf: &mut Vec<u8>, payload: &mut Vec<u8>, item: Out, outbox: &Outbox) -> bool {
+/// A live result's commit time goes to `pushed` (metrics count it once written).
+fn encode(
+    buf: &mut Vec<u8>,
+    payload: &mut Vec<u8>,
+    item: Out,
+    outbox: &Outbox,
+    pushed: &mut Vec<Instant>,
+) -> bool {
     match item {
         Out::Text(t) => wire::frame(buf, wire::TEXT, &t),
         Out::Binary(b) => wire::frame(buf, wire::BINARY, &b),
@@ -163,6 +175,7 @@ fn encode(buf: &mut Vec<u8>, payload: &mut Vec<u8>, item: Out, outbox: &Outbox) 
             });
             if known.is_some() {
                 wire::frame(buf, wire::TEXT, payload);
+                pushed.push(delivery.at);
             }
         }
         Out::Pong(p) => wire::frame(buf, wire::PONG, &p),
@@ -176,20 +189,26 @@ fn encode(buf: &mut Vec<u8>, payload: &mut Vec<u8>, item: Out, outbox: &Outbox) 
 
 /// Sends what the outbox holds: everything waiting is framed into one buffer and written
 /// with one call, so a burst of results costs one system call per connection.
-async fn write_loop<S: AsyncWrite + Unpin>(sock: Sock<S>, outbox: Rc<Outbox>, timeout: Duration) {
-    let (mut buf, mut payload) = (Vec::new(), Vec::new());
+async fn write_loop<S: AsyncWrite + Unpin>(
+    sock: Sock<S>,
+    outbox: Rc<Outbox>,
+    timeout: Duration,
+    shard: Rc<Shard>,
+) {
+    let (mut buf, mut payload, mut pushed) = (Vec::new(), Vec::new(), Vec::new());
     while let Some(first) = outbox.next().await {
         buf.clear();
-        let mut last = encode(&mut buf, &mut payload, first, &outbox);
+        pushed.clear();
+        let mut last = encode(&mut buf, &mut payload, first, &outbox, &mut pushed);
         while !last && buf.len() < WRITE_BATCH_MAX {
             match outbox.try_next() {
-                Some(item) => last = encode(&mut buf, &mut payload, item, &outbox),
+                Some(item) => last = encode(&mut buf, &mut payload, item, &outbox, &mut pushed),
                 None => break,
             }
         }
         // A client that does not take a batch within the timeout has stopped reading.
         match monoio::time::timeout(timeout, wire::write_all(&sock, &buf)).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => shard.count_pushes(&pushed),
             _ => {
                 outbox.end();
                 return;

@@ -17,6 +17,8 @@ pub struct ResponseMeta<'a> {
     pub cors_origin: Option<&'a [u8]>,
     /// A CORS preflight's answer: the methods its route allows.
     pub preflight: Option<&'static str>,
+    /// The body's type when it is not JSON.
+    pub content_type: Option<&'static str>,
 }
 
 /// Request headers a page may send (a preflight's `Access-Control-Allow-Headers`).
@@ -71,7 +73,10 @@ pub fn write_response(out: &mut Vec<u8>, status: u16, body: &[u8], meta: &Respon
         write_cors(out, origin, meta.preflight);
     }
     if status != 204 {
-        out.extend_from_slice(b"\r\nContent-Type: application/json\r\nContent-Length: ");
+        out.extend_from_slice(b"\r\nContent-Type: ");
+        let kind = meta.content_type.unwrap_or("application/json");
+        out.extend_from_slice(kind.as_bytes());
+        out.extend_from_slice(b"\r\nContent-Length: ");
         out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
     }
     if let Some(allow) = meta.allow {
@@ -108,6 +113,7 @@ mod tests {
             allow: None,
             cors_origin: None,
             preflight: None,
+            content_type: None,
         };
         write_response(&mut out, 200, b"{}", &meta);
         assert_eq!(

@@ -37,9 +37,80 @@ pub enum Route<'a> {
     /// `/api/tenants/{t}/keys`.
     Keys(&'a str),
     Key(&'a str, &'a str),
+    /// `GET /metrics`: the Prometheus scrape.
+    Metrics,
 }
 
+/// Every route's pattern, in [`Route::index`] order: the `route` label of the metrics.
+/// Placeholders are `:name` (not `{name}`: braces inside a label value trip some parsers).
+pub const ROUTE_PATTERNS: [&str; 29] = [
+    "/health",
+    "/ws",
+    "/api/admin/deploy",
+    "/api/sessions",
+    "/api/sessions/:id",
+    "/api/sessions/:id/close",
+    "/api/tenants",
+    "/api/tenants/:tenant",
+    "/api/tenants/:tenant/documents",
+    "/api/tenants/:tenant/documents/:table",
+    "/api/tenants/:tenant/documents/:table/:id",
+    "/api/tenants/:tenant/query",
+    "/api/tenants/:tenant/query/paginated",
+    "/api/tenants/:tenant/schema",
+    "/api/tenants/:tenant/schema/:table",
+    "/api/tenants/:tenant/schedule",
+    "/api/tenants/:tenant/schedule/:job_id",
+    "/api/tenants/:tenant/schedule/history/:job_id",
+    "/api/tenants/:tenant/crons",
+    "/api/tenants/:tenant/crons/:name",
+    "/api/tenants/:tenant/services",
+    "/api/tenants/:tenant/services/:name",
+    "/api/tenants/:tenant/services/:name/:action",
+    "/api/tenants/:tenant/sandboxes",
+    "/api/tenants/:tenant/sandboxes/:id",
+    "/api/tenants/:tenant/sandboxes/:id/stop",
+    "/api/tenants/:tenant/keys",
+    "/api/tenants/:tenant/keys/:id",
+    "/metrics",
+];
+
 impl<'a> Route<'a> {
+    /// This route's place in [`ROUTE_PATTERNS`].
+    pub fn index(&self) -> usize {
+        match self {
+            Route::Health => 0,
+            Route::Ws => 1,
+            Route::Deploy => 2,
+            Route::Sessions => 3,
+            Route::Session(_) => 4,
+            Route::SessionClose(_) => 5,
+            Route::Tenants => 6,
+            Route::Tenant(_) => 7,
+            Route::Documents(_) => 8,
+            Route::Table(..) => 9,
+            Route::Document(..) => 10,
+            Route::Query(_) => 11,
+            Route::QueryPaginated(_) => 12,
+            Route::Schemas(_) => 13,
+            Route::Schema(..) => 14,
+            Route::Schedule(_) => 15,
+            Route::Job(..) => 16,
+            Route::JobHistory(..) => 17,
+            Route::Crons(_) => 18,
+            Route::Cron(..) => 19,
+            Route::Services(_) => 20,
+            Route::Service(..) => 21,
+            Route::ServiceAction(..) => 22,
+            Route::Sandboxes(_) => 23,
+            Route::Sandbox(..) => 24,
+            Route::SandboxStop(..) => 25,
+            Route::Keys(_) => 26,
+            Route::Key(..) => 27,
+            Route::Metrics => 28,
+        }
+    }
+
     /// The tenant named in the path (`/api/tenants/{t}/…`), if the route has one.
     pub fn tenant(&self) -> Option<&'a str> {
         match *self {
@@ -49,6 +120,7 @@ impl<'a> Route<'a> {
             | Route::Sessions
             | Route::Session(_)
             | Route::SessionClose(_)
+            | Route::Metrics
             | Route::Tenants => None,
             Route::Tenant(t)
             | Route::Documents(t)
@@ -100,6 +172,7 @@ impl<'a> Route<'a> {
             Route::SandboxStop(..) => "POST",
             Route::Keys(_) => "GET, HEAD, POST",
             Route::Key(..) => "DELETE",
+            Route::Metrics => "GET, HEAD",
         }
     }
 }
@@ -148,6 +221,9 @@ pub fn route(path: &str) -> Option<Route<'_>> {
     }
     if path == "/ws" {
         return Some(Route::Ws);
+    }
+    if path == "/metrics" {
+        return Some(Route::Metrics);
     }
     if path == "/api/admin/deploy" {
         return Some(Route::Deploy);
@@ -202,6 +278,18 @@ pub fn route(path: &str) -> Option<Route<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_pattern_routes_back_to_its_index() {
+        for (i, pattern) in ROUTE_PATTERNS.iter().enumerate() {
+            let path = pattern
+                .replace(":job_id", "01arz3ndektsv4rrffq69g5fav")
+                .replace(":id", "01arz3ndektsv4rrffq69g5fav")
+                .replace(":action", "start")
+                .replace(':', "");
+            assert_eq!(route(&path).map(|r| r.index()), Some(i), "{path}");
+        }
+    }
 
     #[test]
     fn shapes() {

@@ -399,7 +399,7 @@ impl Shard {
                 self.apply_keys(updates);
                 let _ = ack.send(());
             }
-            ShardMsg::Execute { .. } | ShardMsg::ListTenants { .. } => {}
+            ShardMsg::Execute { .. } | ShardMsg::ListTenants { .. } | ShardMsg::Report { .. } => {}
         }
     }
 }

@@ -10,6 +10,7 @@ mod drain;
 mod keys;
 mod live;
 mod log;
+mod metrics;
 mod procs;
 mod timer;
 
@@ -91,6 +92,10 @@ pub enum ShardMsg {
     Keys {
         updates: Vec<crate::auth::keys::Update>,
         ack: oneshot::Sender<()>,
+    },
+    /// This shard's metrics, for a scrape.
+    Report {
+        reply: oneshot::Sender<crate::metrics::Report>,
     },
     /// A deploy request, for shard 0, which owns the active app.
     Deploy {
@@ -226,6 +231,8 @@ pub struct Shard {
     keys: RefCell<crate::auth::keys::Directory>,
     /// WebSockets of this shard opened with a key, by connection number.
     keyed: RefCell<hashbrown::HashMap<u64, ConnKey>>,
+    /// What this shard counts for metrics (see `shard::metrics`).
+    metrics: RefCell<crate::metrics::Counters>,
 }
 
 fn run_guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -284,6 +291,7 @@ impl Shard {
             open_conns: Cell::new(0),
             keys: RefCell::new(Default::default()),
             keyed: RefCell::new(hashbrown::HashMap::new()),
+            metrics: RefCell::new(metrics::counters()),
         }
     }
 
@@ -454,6 +462,9 @@ impl Shard {
                 }
                 ShardMsg::ListTenants { reply } => {
                     let _ = reply.send(self.local_tenant_ids());
+                }
+                ShardMsg::Report { reply } => {
+                    let _ = reply.send(self.report_here());
                 }
                 other => self.clone().handle_live(other),
             }

@@ -47,7 +47,10 @@ impl Shard {
             };
             let now = now_ms();
             match next {
-                Some(at) if at <= now => self.run_due(now),
+                Some(at) if at <= now => {
+                    self.count_scheduler_lag(now - at);
+                    self.run_due(now);
+                }
                 Some(at) => {
                     let sleep = monoio::time::sleep(Duration::from_millis(at - now));
                     if let Either::Left(()) = race(
@@ -59,7 +62,9 @@ impl Shard {
                     )
                     .await
                     {
-                        self.run_due(now_ms());
+                        let now = now_ms();
+                        self.count_scheduler_lag(now.saturating_sub(at));
+                        self.run_due(now);
                     }
                 }
                 None => {

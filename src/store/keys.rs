@@ -59,6 +59,15 @@ impl Key {
 }
 
 impl Store {
+    /// Documents of every tenant here (metrics).
+    pub fn document_count(&self) -> u64 {
+        self.tenants
+            .values()
+            .flat_map(|t| t.tables.values())
+            .map(|tb| tb.docs.len() as u64)
+            .sum()
+    }
+
     /// Every key of every tenant here, as directory entries (startup).
     pub fn key_entries(&self) -> Vec<Entry> {
         self.tenants

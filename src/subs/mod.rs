@@ -40,6 +40,8 @@ pub struct Delivery {
     pub version: u64,
     /// The query passed a bound of [`Limits`] (`data` is empty): the subscription ends.
     pub error: Option<Error>,
+    /// When the commit that produced it was evaluated (live push latency is measured from it).
+    pub at: std::time::Instant,
 }
 
 /// Results of one subscription sent in one hand-out, at most: a reader that keeps up sees
@@ -98,6 +100,7 @@ fn evaluate(
             data: Box::default(),
             version,
             error: Some(e),
+            at: std::time::Instant::now(),
         })
     };
     let mut data = Vec::with_capacity(256);
@@ -124,6 +127,7 @@ fn evaluate(
         data: data.into_boxed_slice(),
         version,
         error: None,
+        at: std::time::Instant::now(),
     })
 }
 

@@ -39,9 +39,27 @@ pub struct Shared {
     /// The directory's manifest, rewritten by the writer (rotation, stop) and the snapshot
     /// helper: never touched on the request path.
     pub manifest: Mutex<Manifest>,
+    /// How long each append and sync took, by histogram bucket, and their sum in ns: kept by
+    /// the writer thread, read by a metrics scrape.
+    pub sync_counts: [AtomicU64; crate::metrics::BUCKETS.len() + 1],
+    pub sync_sum_ns: AtomicU64,
 }
 
 impl Shared {
+    /// Counts one append and sync that took `took`.
+    fn count_sync(&self, took: Duration) {
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        let slot = crate::metrics::Histogram::slot_of(ns);
+        self.sync_counts[slot].fetch_add(1, Ordering::Relaxed);
+        self.sync_sum_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    /// The sync histogram so far.
+    pub fn sync_histogram(&self) -> crate::metrics::Histogram {
+        let counts = std::array::from_fn(|i| self.sync_counts[i].load(Ordering::Relaxed));
+        crate::metrics::Histogram::from_parts(counts, self.sync_sum_ns.load(Ordering::Relaxed))
+    }
+
     /// Changes the manifest with `f` and makes the result durable in `dir`; on failure the
     /// change is undone in memory too, so memory never claims what the disk does not hold.
     pub fn update_manifest(
@@ -150,12 +168,16 @@ impl Writer {
         let mut attempt = 0;
         loop {
             let fsync = self.fsync;
+            let began = std::time::Instant::now();
             let r = self
                 .file
                 .append(data)
                 .and_then(|_| if fsync { self.file.sync() } else { Ok(()) });
             match r {
-                Ok(()) => break,
+                Ok(()) => {
+                    self.shared.count_sync(began.elapsed());
+                    break;
+                }
                 Err(e) => {
                     if Arc::strong_count(&self.shared) == 1 {
                         return false; // The shard is gone: nobody waits for this batch.
@@ -315,6 +337,9 @@ pub struct Log {
     handed: u64,
     /// Log bytes written since the last snapshot began.
     pub bytes_since_snapshot: u64,
+    /// Records and bytes appended since the process started (metrics).
+    pub appended: u64,
+    pub bytes_total: u64,
     waiters: Vec<(u64, Waker)>,
 }
 
@@ -328,6 +353,8 @@ impl Log {
             seq,
             handed: seq,
             bytes_since_snapshot: 0,
+            appended: 0,
+            bytes_total: 0,
             waiters: Vec::new(),
         }
     }
@@ -356,7 +383,10 @@ impl Log {
         };
         let before = self.buf.len();
         encode(&entry, &mut self.buf);
-        self.bytes_since_snapshot += (self.buf.len() - before) as u64;
+        let bytes = (self.buf.len() - before) as u64;
+        self.bytes_since_snapshot += bytes;
+        self.bytes_total += bytes;
+        self.appended += 1;
         (entry.seq, entry.change)
     }
 

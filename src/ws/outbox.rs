@@ -383,6 +383,7 @@ mod tests {
         Arc::new(Delivery {
             data: text.as_bytes().into(),
             error: None,
+            at: std::time::Instant::now(),
             version,
         })
     }
@@ -427,6 +428,7 @@ mod tests {
                 data: vec![b'x'; 400].into(),
                 version: v,
                 error: None,
+                at: std::time::Instant::now(),
             })
         };
         o.push_result(1, big(1));
