@@ -221,3 +221,73 @@ fn a_scrape_of_ten_thousand_tenants_is_fast_and_no_larger() {
         "{size} bytes now, {small} with one tenant"
     );
 }
+
+/// The bytes of a table's documents as stored: the list answer is their texts, verbatim,
+/// joined by commas inside `{"data":[...]}`.
+fn stored_bytes(s: &TestServer, table: &str) -> (u64, u64) {
+    let text = ureq::get(&s.url(&format!("/api/tenants/u/documents/{table}")))
+        .set("Authorization", &format!("Bearer {}", s.token))
+        .call()
+        .expect("list")
+        .into_string()
+        .expect("text");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let n = v["data"].as_array().map_or(0, Vec::len) as u64;
+    let frame = r#"{"data":[]}"#.len() as u64 + n.saturating_sub(1);
+    (n, text.len() as u64 - frame)
+}
+
+#[test]
+fn usage_matches_what_was_written() {
+    let s = TestServer::start(2);
+    s.create_tenant("u");
+    let a = s.insert("u", "a", json!({"text": "x".repeat(100)}));
+    s.insert("u", "a", json!({"n": 1}));
+    for i in 0..5 {
+        s.insert("u", "b", json!({"i": i, "tags": ["p", "q"]}));
+    }
+    s.call(
+        "PATCH",
+        &format!("/api/tenants/u/documents/a/{a}"),
+        Some(r#"{"patch":{"text":"short"}}"#),
+    );
+    let gone = s.insert("u", "b", json!({"doomed": true}));
+    s.call(
+        "DELETE",
+        &format!("/api/tenants/u/documents/b/{gone}"),
+        None,
+    );
+    let schema = json!({"table": "b", "fields": [],
+                        "indexes": [{"name": "by_i", "fields": ["i"]}]});
+    s.call("PUT", "/api/tenants/u/schema/b", Some(&schema.to_string()));
+    let mut ws = RawWs::open(&s, "u");
+    ws.send(
+        0x1,
+        br#"{"type":"subscribe","request_id":1,"query":{"table":"a","filters":[]}}"#,
+    );
+    ws.until("subscription_result");
+    let check = |s: &TestServer, subscriptions: u64| {
+        let u = s.call("GET", "/api/tenants/u/usage", None);
+        assert_eq!(u.status, 200, "{u:?}");
+        let (na, ba) = stored_bytes(s, "a");
+        let (nb, bb) = stored_bytes(s, "b");
+        assert_eq!(u.body["tables"]["a"], json!({"documents": na, "bytes": ba}));
+        assert_eq!(u.body["tables"]["b"], json!({"documents": nb, "bytes": bb}));
+        assert_eq!((na, nb), (2, 5));
+        assert_eq!(u.body["documents"], 7);
+        assert_eq!(u.body["bytes"], ba + bb);
+        assert_eq!(u.body["indexes"], 1);
+        assert_eq!(u.body["subscriptions"], subscriptions);
+        assert_eq!(
+            (u.body["files"].as_u64(), u.body["file_bytes"].as_u64()),
+            (Some(0), Some(0))
+        );
+    };
+    check(&s, 1);
+    drop(ws);
+    // Byte counts are rebuilt from what recovery loads.
+    let s = s.restart(9, 2, &[]);
+    check(&s, 0);
+    let r = s.call("GET", "/api/tenants/nope/usage", None);
+    common::assert_error(&r, 404, "session.tenant_not_found");
+}

@@ -17,6 +17,7 @@ mod schemas;
 mod services;
 mod sessions;
 mod tenants;
+mod usage;
 
 pub use documents::Op as DocumentOp;
 pub use keys::Op as KeyOp;
@@ -51,6 +52,7 @@ pub enum Family {
     Sessions(SessionOp),
     Services(ServiceOp),
     Keys(KeyOp),
+    Usage(usage::Op),
 }
 
 macro_rules! family_from {
@@ -69,7 +71,8 @@ family_from!(
     Schedule(ScheduleOp),
     Sessions(SessionOp),
     Services(ServiceOp),
-    Keys(KeyOp)
+    Keys(KeyOp),
+    Usage(usage::Op)
 );
 
 impl Op {
@@ -172,6 +175,7 @@ pub fn decode(input: Input<'_, '_>) -> Result<Request> {
         | Route::Sandbox(..)
         | Route::SandboxStop(..) => services::decode(input),
         Route::Keys(_) | Route::Key(..) => keys::decode(input),
+        Route::Usage(_) => usage::decode(input),
         Route::Metrics => Ok(Request::Metrics),
         Route::Ws | Route::Deploy => Err(input.not_allowed()),
     }
@@ -189,6 +193,7 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
         Family::Sessions(op) => sessions::execute(state, tenant, op, out),
         Family::Services(op) => services::execute(state, tenant, op, out),
         Family::Keys(op) => keys::execute(state, tenant, op, out),
+        Family::Usage(op) => usage::execute(state, tenant, op, out),
     }
 }
 
@@ -226,7 +231,8 @@ pub fn need(route: Route<'_>, method: Method) -> Option<Scope> {
         | Route::Job(..)
         | Route::JobHistory(..)
         | Route::Crons(_)
-        | Route::Cron(..) => {
+        | Route::Cron(..)
+        | Route::Usage(_) => {
             if reads {
                 Scope::Read
             } else {

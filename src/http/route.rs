@@ -39,11 +39,13 @@ pub enum Route<'a> {
     Key(&'a str, &'a str),
     /// `GET /metrics`: the Prometheus scrape.
     Metrics,
+    /// `GET /api/tenants/{t}/usage`.
+    Usage(&'a str),
 }
 
 /// Every route's pattern, in [`Route::index`] order: the `route` label of the metrics.
 /// Placeholders are `:name` (not `{name}`: braces inside a label value trip some parsers).
-pub const ROUTE_PATTERNS: [&str; 29] = [
+pub const ROUTE_PATTERNS: [&str; 30] = [
     "/health",
     "/ws",
     "/api/admin/deploy",
@@ -73,6 +75,7 @@ pub const ROUTE_PATTERNS: [&str; 29] = [
     "/api/tenants/:tenant/keys",
     "/api/tenants/:tenant/keys/:id",
     "/metrics",
+    "/api/tenants/:tenant/usage",
 ];
 
 impl<'a> Route<'a> {
@@ -108,6 +111,7 @@ impl<'a> Route<'a> {
             Route::Keys(_) => 26,
             Route::Key(..) => 27,
             Route::Metrics => 28,
+            Route::Usage(_) => 29,
         }
     }
 
@@ -142,7 +146,8 @@ impl<'a> Route<'a> {
             | Route::Sandbox(t, _)
             | Route::SandboxStop(t, _)
             | Route::Keys(t)
-            | Route::Key(t, _) => Some(t),
+            | Route::Key(t, _)
+            | Route::Usage(t) => Some(t),
         }
     }
 
@@ -172,7 +177,7 @@ impl<'a> Route<'a> {
             Route::SandboxStop(..) => "POST",
             Route::Keys(_) => "GET, HEAD, POST",
             Route::Key(..) => "DELETE",
-            Route::Metrics => "GET, HEAD",
+            Route::Metrics | Route::Usage(_) => "GET, HEAD",
         }
     }
 }
@@ -271,6 +276,7 @@ pub fn route(path: &str) -> Option<Route<'_>> {
         [Some("sandboxes"), Some(id), Some("stop"), None] => Route::SandboxStop(tenant, id),
         [Some("keys"), None, ..] => Route::Keys(tenant),
         [Some("keys"), Some(id), None, _] => Route::Key(tenant, id),
+        [Some("usage"), None, ..] => Route::Usage(tenant),
         _ => return None,
     })
 }

@@ -238,7 +238,10 @@ impl Store {
 
     /// Puts a whole tenant in place (recovery and re-homing); indexes its schemas declare
     /// and its tables lack are built in the background.
-    pub fn restore_tenant(&mut self, id: String, tenant: Tenant) {
+    pub fn restore_tenant(&mut self, id: String, mut tenant: Tenant) {
+        for t in tenant.tables.values_mut() {
+            t.recount();
+        }
         let tables: Vec<Box<str>> = tenant.tables.keys().cloned().collect();
         self.tenants.insert(id.clone().into_boxed_str(), tenant);
         for table in tables {

@@ -12,6 +12,8 @@ pub struct Table {
     pub docs: BTreeMap<DocId, Doc>,
     /// Declared indexes, in declaration order; every write keeps them in step.
     pub indexes: Vec<Index>,
+    /// Bytes of the documents' JSON text (usage), kept by `put` and `remove`.
+    bytes: u64,
 }
 
 impl Table {
@@ -21,12 +23,25 @@ impl Table {
         for ix in &mut self.indexes {
             ix.update(old, Some(&doc));
         }
+        let old_len = old.map_or(0, |d| d.json().len() as u64);
+        self.bytes = self.bytes - old_len.min(self.bytes) + doc.json().len() as u64;
         self.docs.insert(doc.id, doc);
+    }
+
+    /// Bytes of the documents' JSON text.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Counts the bytes again (after documents were put in `docs` directly: recovery).
+    pub fn recount(&mut self) {
+        self.bytes = self.docs.values().map(|d| d.json().len() as u64).sum();
     }
 
     /// Removes a document.
     pub fn remove(&mut self, id: DocId) {
         if let Some(old) = self.docs.remove(&id) {
+            self.bytes = self.bytes.saturating_sub(old.json().len() as u64);
             for ix in &mut self.indexes {
                 ix.update(Some(&old), None);
             }

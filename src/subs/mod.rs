@@ -317,6 +317,13 @@ impl Subs {
         out
     }
 
+    /// Live subscriptions of one tenant (usage).
+    pub fn tenant_subscriptions(&self, tenant: &str) -> usize {
+        self.tenants
+            .get(tenant)
+            .map_or(0, |t| t.conns.values().map(Vec::len).sum())
+    }
+
     /// Live groups and subscribers, for tests and metrics.
     pub fn counts(&self) -> (usize, usize) {
         let groups = self.tenants.values().map(|t| t.groups.len()).sum();
