@@ -37,6 +37,13 @@ pub fn rfc3339(ms: u64) -> String {
     )
 }
 
+/// `2026-06-10T17:03:21.042Z`: [`rfc3339`] with milliseconds (log lines).
+pub fn rfc3339_ms(ms: u64) -> String {
+    let mut s = rfc3339(ms);
+    s.pop();
+    s + &format!(".{:03}Z", ms % 1000)
+}
+
 /// `Sun, 06 Nov 1994 08:49:37 GMT` for an epoch-second time.
 pub fn http_date(secs: u64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];

@@ -52,6 +52,10 @@ pub struct Config {
     /// Origins besides loopback that may call the API (`--allowed-origins`), lowercased
     /// `scheme://host[:port]`.
     pub allowed_origins: Vec<String>,
+    /// A request slower than this is logged (`--slow-ms`).
+    pub slow_ms: u64,
+    /// Log every request (`--access-log`).
+    pub access_log: bool,
     /// The deploy bearer token (`NIMBUS_DEPLOY_TOKEN` at startup); `None` disables deploys.
     pub deploy_token: Option<String>,
     /// An app directory to start with (`--app`), as generation 1.
@@ -108,6 +112,8 @@ impl Config {
             ws_subscriptions_max: 1000,
             connections_max: 50_000,
             allowed_origins: Vec::new(),
+            slow_ms: 100,
+            access_log: false,
             result_bytes_max: 16 << 20,
             query_docs_examined_max: 32_768,
             deploy_token: None,

@@ -5,6 +5,7 @@
 //! - [`value`]    JSON values and their total order
 //! - [`json`]     JSON text ↔ values (`simd-json` in, a small writer out)
 //! - [`clock`]    epoch milliseconds, RFC 3339 and HTTP dates
+//! - [`log`]      the server's log lines on stderr, text or JSON
 //! - [`metrics`]  per-shard counters and histograms, the Prometheus text of a scrape
 //! - [`ids`]      tenant and table names, ULID document ids
 //! - [`error`]    the one error type and its envelope
@@ -42,6 +43,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod json;
+pub mod log;
 pub mod memory;
 pub mod mesh;
 pub mod metrics;

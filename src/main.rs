@@ -98,6 +98,15 @@ struct StartArgs {
     /// `scheme://host[:port]` (e.g. https://app.example.com), matched exactly.
     #[arg(long, env = "NIMBUS_ALLOWED_ORIGINS", default_value = "")]
     allowed_origins: String,
+    /// Log lines on stderr as `text` or `json` (one object per line).
+    #[arg(long, env = "NIMBUS_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    /// Log every request slower than this many milliseconds.
+    #[arg(long, env = "NIMBUS_SLOW_MS", default_value_t = 100)]
+    slow_ms: u64,
+    /// Log every request (method, route, status, duration, request id).
+    #[arg(long, env = "NIMBUS_ACCESS_LOG")]
+    access_log: bool,
     /// Start with this app directory active (generation 1).
     #[arg(long)]
     app: Option<PathBuf>,
@@ -179,6 +188,11 @@ fn main() {
         .ok()
         .filter(|t| !t.is_empty());
     config.snapshot_log_bytes = args.snapshot_log_bytes.max(4096);
+    config.slow_ms = args.slow_ms;
+    config.access_log = args.access_log;
+    if let Some(f) = nimbus::log::Format::parse(&args.log_format) {
+        nimbus::log::set_format(f);
+    }
     config.allowed_origins = match nimbus::auth::origin::parse_list(&args.allowed_origins) {
         Ok(list) => list,
         Err(e) => {

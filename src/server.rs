@@ -5,6 +5,7 @@
 use crate::auth::load_or_create_token;
 use crate::config::{Config, IoDriver};
 use crate::conn;
+use crate::log::{self, Field};
 use crate::mesh::Mesh;
 use crate::shard::{owner_of, Shard, ShardMsg};
 use crate::wal::disk::{Disk, OsDisk};
@@ -97,7 +98,7 @@ fn run_shard(shard: Rc<Shard>, listener: TcpListener, ready: Ready) -> io::Resul
         IoDriver::Auto => {
             let uring = monoio::utils::detect_uring();
             if !uring && shard.id == 0 {
-                eprintln!("nimbus: io_uring is unavailable here; using epoll");
+                crate::log::info("server", "io_uring is unavailable here; using epoll", &[]);
             }
             RuntimeBuilder::<FusionDriver>::new()
                 .enable_timer()
@@ -148,7 +149,11 @@ async fn shard_main(shard: Rc<Shard>, listener: TcpListener, ready: Ready) -> io
             }
             Err(e) => {
                 // Out of descriptors or a transient error: back off instead of spinning.
-                eprintln!("nimbus: shard {}: accept failed: {e}", shard.id);
+                crate::log::warn(
+                    "server",
+                    &format!("shard {}: accept failed: {e}", shard.id),
+                    &[],
+                );
                 monoio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -221,12 +226,18 @@ pub fn run(config: Config) -> io::Result<()> {
     let (docs_replayed, seq_max) = recovered
         .iter()
         .fold((0, 0), |(r, s), x| (r + x.replayed, s.max(x.seq)));
-    eprintln!(
-        "nimbus: recovered in {} ms ({docs_replayed} log records replayed, last sequence {seq_max})",
-        started.elapsed().as_millis()
+    let recovery_ms = started.elapsed().as_millis() as u64;
+    log::info(
+        "recovered",
+        &format!("recovered in {recovery_ms} ms ({docs_replayed} log records replayed, last sequence {seq_max})"),
+        &[
+            ("recovery_ms", Field::U64(recovery_ms)),
+            ("records_replayed", Field::U64(docs_replayed as u64)),
+            ("last_seq", Field::U64(seq_max)),
+        ],
     );
     if !config.fsync {
-        eprintln!("nimbus: WARNING: --fsync off: acknowledged writes survive a crash of this process but NOT a power loss or OS crash");
+        log::warn("fsync_off", "WARNING: --fsync off: acknowledged writes survive a crash of this process but NOT a power loss or OS crash", &[]);
     }
     let mut writers = Vec::with_capacity(shards);
     let mut opened = Vec::with_capacity(shards);
@@ -278,7 +289,7 @@ pub fn run(config: Config) -> io::Result<()> {
                 let shard = Rc::new(shard);
                 if let Err(e) = run_shard(shard, listener, ready.clone()) {
                     // Before start this fails `run`; after it, a lost shard ends the process.
-                    eprintln!("nimbus: shard {id} stopped: {e}");
+                    log::error("shard_stopped", &format!("shard {id} stopped: {e}"), &[]);
                     if ready.send(Err(e)).is_err() {
                         std::process::exit(1);
                     }
@@ -300,14 +311,47 @@ pub fn run(config: Config) -> io::Result<()> {
     );
     use std::io::Write;
     let _ = io::stdout().flush();
-    eprintln!(
-        "nimbus: admin token in {} (send it as `Authorization: Bearer <token>`)",
-        crate::auth::token_path(&config.data_dir).display()
-    );
+    log_start(&config, port, recovery_ms);
     let sig = wait_for_stop_signal(&signals);
-    eprintln!("nimbus: signal {sig}, stopping");
+    let stopping = Instant::now();
+    log::info(
+        "stopping",
+        &format!("signal {sig}, stopping"),
+        &[("signal", Field::U64(u64::try_from(sig).unwrap_or(0)))],
+    );
     shut_down(&mesh, shards, &procs, &writers);
+    let ms = stopping.elapsed().as_millis() as u64;
+    log::info(
+        "stopped",
+        &format!("stopped in {ms} ms"),
+        &[("stop_ms", Field::U64(ms))],
+    );
     Ok(())
+}
+
+/// The start line: where the token is, and (as JSON fields) the options the server runs with.
+fn log_start(config: &Config, port: u16, recovery_ms: u64) {
+    let data_dir = config.data_dir.display().to_string();
+    let origins = config.allowed_origins.join(",");
+    log::info(
+        "start",
+        &format!(
+            "admin token in {} (send it as `Authorization: Bearer <token>`)",
+            crate::auth::token_path(&config.data_dir).display()
+        ),
+        &[
+            ("host", Field::Str(&config.host)),
+            ("port", Field::U64(u64::from(port))),
+            ("shards", Field::U64(config.shards as u64)),
+            ("data_dir", Field::Str(&data_dir)),
+            ("fsync", Field::Bool(config.fsync)),
+            ("allowed_origins", Field::Str(&origins)),
+            ("slow_ms", Field::U64(config.slow_ms)),
+            ("access_log", Field::Bool(config.access_log)),
+            ("recovery_ms", Field::U64(recovery_ms)),
+            ("version", Field::Str(env!("CARGO_PKG_VERSION"))),
+        ],
+    );
 }
 
 /// Children are stopped while the shards drain; the logs are settled last, after every

@@ -16,7 +16,7 @@ use crate::http::chunked::ChunkedDecoder;
 use crate::http::parse::{parse_head, BodyKind, Head, Method};
 use crate::http::respond::{write_response, ResponseMeta, CONTINUE};
 use crate::http::route::Route;
-use crate::shard::{RequestId, Shard};
+use crate::shard::{Answered, RequestId, Shard};
 use access::{admit, Who};
 use answer::{answer, write_switching};
 use monoio::buf::IoBufMut;
@@ -453,7 +453,13 @@ async fn respond(
         _ => answer(shard, &ask, body, resp, upgrade).await,
     };
     if upgrade.is_some() {
-        shard.count_request(ask.route, 101, ask.began);
+        shard.count_request(Answered {
+            route: ask.route,
+            method: ask.head.method.name(),
+            status: 101,
+            began: ask.began,
+            request_id: meta.request_id.as_str(),
+        });
         return true;
     }
     if result.is_ok() && ask.route == Some(Route::Metrics.index()) {
@@ -478,7 +484,12 @@ fn finish(
         Ok(status) => (status, None, false),
         Err(e) => {
             if let Error::Internal(why) = &e {
-                eprintln!("nimbus: {} internal error: {why}", request_id.as_str());
+                let id = request_id.as_str();
+                crate::log::error(
+                    "internal_error",
+                    &format!("{id} internal error: {why}"),
+                    &[("request_id", crate::log::Field::Str(id))],
+                );
             }
             resp.clear();
             e.write_envelope(resp, request_id.as_str(), &rfc3339(now_ms()));
@@ -489,7 +500,13 @@ fn finish(
             (e.status(), allow, e.closes_connection())
         }
     };
-    shard.count_request(meta.route, status, meta.began);
+    shard.count_request(Answered {
+        route: meta.route,
+        method: head.map_or("-", |h| h.method.name()),
+        status,
+        began: meta.began,
+        request_id: request_id.as_str(),
+    });
     // A stopping server answers what it read, then closes (and says so).
     let keep_alive = head.is_some_and(|h| h.keep_alive) && !closes && !shard.draining();
     shard.with_date(|date| {

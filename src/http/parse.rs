@@ -25,6 +25,20 @@ pub enum Method {
 }
 
 impl Method {
+    /// The method's name (`OTHER` for one the server does not know).
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+            Method::Other => "OTHER",
+        }
+    }
+
     fn parse(s: &str) -> Method {
         match s {
             "GET" => Method::Get,

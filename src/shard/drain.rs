@@ -73,10 +73,14 @@ impl Shard {
             monoio::time::sleep(Duration::from_millis(2)).await;
         }
         if self.busy_conns.get() > 0 {
-            eprintln!(
-                "nimbus: shard {}: {} connections still busy at shutdown",
-                self.id,
-                self.busy_conns.get()
+            crate::log::warn(
+                "drain",
+                &format!(
+                    "shard {}: {} connections still busy at shutdown",
+                    self.id,
+                    self.busy_conns.get()
+                ),
+                &[],
             );
         }
     }

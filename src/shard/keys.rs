@@ -73,7 +73,11 @@ impl Shard {
                     monoio::time::sleep(Duration::from_millis(1)).await;
                 }
                 Err(_) => {
-                    eprintln!("nimbus: shard {to} took no key update for 10 s");
+                    crate::log::warn(
+                        "keys",
+                        &format!("shard {to} took no key update for 10 s"),
+                        &[],
+                    );
                     return Err(Error::Unavailable(format!(
                         "shard {to} is overloaded; the key change is stored but not yet seen everywhere"
                     )));

@@ -241,8 +241,10 @@ impl Shard {
                             Err(back) => msg = back,
                         }
                     }
-                    eprintln!(
-                        "nimbus: inbox of shard {to} stayed full for 5 s; live results dropped"
+                    crate::log::warn(
+                        "live",
+                        &format!("inbox of shard {to} stayed full for 5 s; live results dropped"),
+                        &[],
                     );
                 });
             }

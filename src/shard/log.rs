@@ -108,11 +108,12 @@ impl Shard {
                 self.snapshot_retry_at.set(None);
             }
             Err(e) => {
-                eprintln!(
-                    "nimbus: shard {}: snapshot failed (the log still has everything; retrying in {} s): {e}",
+                let msg = format!(
+                    "shard {}: snapshot failed (the log still has everything; retrying in {} s): {e}",
                     self.id,
                     SNAPSHOT_RETRY.as_secs()
                 );
+                crate::log::warn("snapshot", &msg, &[]);
                 // Still due: the log it would have replaced is all still there.
                 self.state.borrow_mut().log.bytes_since_snapshot += rotated_bytes;
                 self.snapshot_retry_at

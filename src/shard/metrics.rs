@@ -4,9 +4,19 @@
 use super::{Shard, ShardMsg};
 use crate::error::{Error, Result};
 use crate::http::route::ROUTE_PATTERNS;
+use crate::log::{self, Field};
 use crate::metrics::{process, render, Counters, Process, Report};
 use futures_channel::oneshot;
 use std::time::Instant;
+
+/// An answered request, as metrics and the log see it.
+pub struct Answered<'a> {
+    pub route: Option<usize>,
+    pub method: &'a str,
+    pub status: u16,
+    pub began: Instant,
+    pub request_id: &'a str,
+}
 
 /// The shard's counters, before any request.
 pub(super) fn counters() -> Counters {
@@ -14,10 +24,44 @@ pub(super) fn counters() -> Counters {
 }
 
 impl Shard {
-    /// Counts one answered request that began at `began`.
-    pub fn count_request(&self, route: Option<usize>, status: u16, began: Instant) {
-        let ns = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.metrics.borrow_mut().request(route, status, ns);
+    /// Counts one answered request that began at `began`, and logs it when it was slow
+    /// (or `--access-log` asks for every request).
+    pub fn count_request(&self, done: Answered<'_>) {
+        let ns = u64::try_from(done.began.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.metrics
+            .borrow_mut()
+            .request(done.route, done.status, ns);
+        let ms = ns / 1_000_000;
+        let slow = ms >= self.config.slow_ms;
+        if !(slow || self.config.access_log) {
+            return;
+        }
+        let route = done
+            .route
+            .and_then(|r| ROUTE_PATTERNS.get(r).copied())
+            .unwrap_or("unmatched");
+        let (event, what) = if slow {
+            ("slow_request", "slow request")
+        } else {
+            ("request", "request")
+        };
+        let msg = format!(
+            "{what} {} {} {route} {} in {ms} ms",
+            done.request_id, done.method, done.status
+        );
+        let fields = [
+            ("request_id", Field::Str(done.request_id)),
+            ("method", Field::Str(done.method)),
+            ("route", Field::Str(route)),
+            ("status", Field::U64(u64::from(done.status))),
+            ("duration_ms", Field::U64(ms)),
+            ("shard", Field::U64(self.id as u64)),
+        ];
+        if slow {
+            log::warn(event, &msg, &fields);
+        } else {
+            log::info(event, &msg, &fields);
+        }
     }
 
     /// Counts live results written to a socket: their commits were evaluated at `at`.

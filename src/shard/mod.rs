@@ -17,6 +17,7 @@ mod timer;
 pub use crate::state::State;
 pub use drain::DRAIN_MAX;
 pub use keys::ConnKey;
+pub use metrics::Answered;
 
 use crate::api::{self, Op};
 use crate::auth::keys::Update;

@@ -89,9 +89,10 @@ impl Shard {
             };
             if let Err(e) = result {
                 // The log refused the record (disk failing): nothing ran; try again later.
-                eprintln!(
-                    "nimbus: shard {}: a due {d:?} could not run yet: {e}",
-                    self.id
+                crate::log::warn(
+                    "scheduler",
+                    &format!("shard {}: a due {d:?} could not run yet: {e}", self.id),
+                    &[],
                 );
                 state.timers.add(now + RETRY_MS, d);
             }

@@ -112,7 +112,11 @@ impl Run<'_> {
     /// Refuses to start with `why`, or under `--accept-data-loss` says so and goes on.
     fn refuse(&mut self, why: String) -> io::Result<()> {
         if self.opts.accept_data_loss {
-            eprintln!("nimbus: {why}; going on without it (--accept-data-loss)");
+            crate::log::warn(
+                "recovery",
+                &format!("{why}; going on without it (--accept-data-loss)"),
+                &[],
+            );
             self.lost = true;
             return Ok(());
         }
@@ -183,7 +187,11 @@ impl Run<'_> {
                 .map(|b| load(&b))
                 .unwrap_or(Err(String::new()))
             {
-                eprintln!("nimbus: starting from the older snapshot {}", p.display());
+                crate::log::info(
+                    "recovery",
+                    &format!("starting from the older snapshot {}", p.display()),
+                    &[],
+                );
                 self.rec.store = store;
                 self.rec.seq = other;
                 break;
@@ -252,12 +260,13 @@ impl Run<'_> {
         match scanned.tail {
             Tail::Clean => Ok(()),
             Tail::Torn { dropped } if is_last => {
-                eprintln!(
-                    "nimbus: {}: dropping a torn final write of {dropped} bytes {}: a crash cut \
-                     it short before it was acknowledged",
+                let msg = format!(
+                    "{}: dropping a torn final write of {dropped} bytes {}: a crash cut it short \
+                     before it was acknowledged",
                     path.display(),
                     after(last_seen)
                 );
+                crate::log::warn("recovery", &msg, &[]);
                 if !self.lost {
                     self.disk.truncate(path, scanned.valid_len as u64)?;
                 }
@@ -307,10 +316,14 @@ impl Run<'_> {
             segments: Vec::new(),
         };
         fresh.write(self.disk, self.dir)?;
-        eprintln!(
-            "nimbus: {}: recovered through record {seq}; the old files are in {}",
-            self.dir.display(),
-            aside.display()
+        crate::log::warn(
+            "recovery",
+            &format!(
+                "{}: recovered through record {seq}; the old files are in {}",
+                self.dir.display(),
+                aside.display()
+            ),
+            &[],
         );
         self.rec.manifest = fresh;
         Ok(())
@@ -403,9 +416,13 @@ fn rehome_all(
         seq = seq.max(r.seq);
         super::snapshot::rehome(r.store, &mut stores, &owner);
     }
-    eprintln!(
-        "nimbus: re-homing tenants from {} shards to {shards}",
-        existing.len()
+    crate::log::warn(
+        "recovery",
+        &format!(
+            "re-homing tenants from {} shards to {shards}",
+            existing.len()
+        ),
+        &[],
     );
     disk.create_dir_all(&next)?;
     let manifest = Manifest {

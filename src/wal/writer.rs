@@ -155,9 +155,13 @@ impl Writer {
     fn report(&self, e: &io::Error, attempt: u32) {
         self.set_failing(true);
         if attempt == 0 {
-            eprintln!(
-                "nimbus: log write in {} failed: {e}; retrying, writes refused meanwhile",
-                self.dir.display()
+            crate::log::warn(
+                "wal",
+                &format!(
+                    "log write in {} failed: {e}; retrying, writes refused meanwhile",
+                    self.dir.display()
+                ),
+                &[],
             );
         }
     }
@@ -191,7 +195,11 @@ impl Writer {
             }
         }
         if attempt > 0 {
-            eprintln!("nimbus: log in {} is writable again", self.dir.display());
+            crate::log::info(
+                "wal",
+                &format!("log in {} is writable again", self.dir.display()),
+                &[],
+            );
         }
         self.len += data.len() as u64;
         self.shared.durable_seq.store(last_seq, Ordering::Release);
