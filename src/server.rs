@@ -232,7 +232,7 @@ pub fn run(config: Config) -> io::Result<()> {
         &format!("recovered in {recovery_ms} ms ({docs_replayed} log records replayed, last sequence {seq_max})"),
         &[
             ("recovery_ms", Field::U64(recovery_ms)),
-            ("records_replayed", Field::U64(docs_replayed as u64)),
+            ("records_replayed", Field::U64(docs_replayed)),
             ("last_seq", Field::U64(seq_max)),
         ],
     );
