@@ -10,6 +10,7 @@
 //! [`decode`] and its arm in [`execute`].
 
 mod documents;
+mod import;
 mod input;
 mod keys;
 mod schedule;
@@ -53,6 +54,7 @@ pub enum Family {
     Services(ServiceOp),
     Keys(KeyOp),
     Usage(usage::Op),
+    Import(import::Op),
 }
 
 macro_rules! family_from {
@@ -72,7 +74,8 @@ family_from!(
     Sessions(SessionOp),
     Services(ServiceOp),
     Keys(KeyOp),
-    Usage(usage::Op)
+    Usage(usage::Op),
+    Import(import::Op)
 );
 
 impl Op {
@@ -176,6 +179,7 @@ pub fn decode(input: Input<'_, '_>) -> Result<Request> {
         | Route::SandboxStop(..) => services::decode(input),
         Route::Keys(_) | Route::Key(..) => keys::decode(input),
         Route::Usage(_) => usage::decode(input),
+        Route::Import(_) => import::decode(input),
         Route::Metrics => Ok(Request::Metrics),
         Route::Ws | Route::Deploy => Err(input.not_allowed()),
     }
@@ -194,6 +198,7 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
         Family::Services(op) => services::execute(state, tenant, op, out),
         Family::Keys(op) => keys::execute(state, tenant, op, out),
         Family::Usage(op) => usage::execute(state, tenant, op, out),
+        Family::Import(op) => import::execute(state, tenant, op, out),
     }
 }
 
@@ -232,7 +237,8 @@ pub fn need(route: Route<'_>, method: Method) -> Option<Scope> {
         | Route::JobHistory(..)
         | Route::Crons(_)
         | Route::Cron(..)
-        | Route::Usage(_) => {
+        | Route::Usage(_)
+        | Route::Import(_) => {
             if reads {
                 Scope::Read
             } else {

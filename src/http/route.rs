@@ -41,11 +41,13 @@ pub enum Route<'a> {
     Metrics,
     /// `GET /api/tenants/{t}/usage`.
     Usage(&'a str),
+    /// `POST /api/tenants/{t}/import`.
+    Import(&'a str),
 }
 
 /// Every route's pattern, in [`Route::index`] order: the `route` label of the metrics.
 /// Placeholders are `:name` (not `{name}`: braces inside a label value trip some parsers).
-pub const ROUTE_PATTERNS: [&str; 30] = [
+pub const ROUTE_PATTERNS: [&str; 31] = [
     "/health",
     "/ws",
     "/api/admin/deploy",
@@ -76,6 +78,7 @@ pub const ROUTE_PATTERNS: [&str; 30] = [
     "/api/tenants/:tenant/keys/:id",
     "/metrics",
     "/api/tenants/:tenant/usage",
+    "/api/tenants/:tenant/import",
 ];
 
 impl<'a> Route<'a> {
@@ -112,6 +115,7 @@ impl<'a> Route<'a> {
             Route::Key(..) => 27,
             Route::Metrics => 28,
             Route::Usage(_) => 29,
+            Route::Import(_) => 30,
         }
     }
 
@@ -147,7 +151,8 @@ impl<'a> Route<'a> {
             | Route::SandboxStop(t, _)
             | Route::Keys(t)
             | Route::Key(t, _)
-            | Route::Usage(t) => Some(t),
+            | Route::Usage(t)
+            | Route::Import(t) => Some(t),
         }
     }
 
@@ -178,6 +183,7 @@ impl<'a> Route<'a> {
             Route::Keys(_) => "GET, HEAD, POST",
             Route::Key(..) => "DELETE",
             Route::Metrics | Route::Usage(_) => "GET, HEAD",
+            Route::Import(_) => "POST",
         }
     }
 }
@@ -277,6 +283,7 @@ pub fn route(path: &str) -> Option<Route<'_>> {
         [Some("keys"), None, ..] => Route::Keys(tenant),
         [Some("keys"), Some(id), None, _] => Route::Key(tenant, id),
         [Some("usage"), None, ..] => Route::Usage(tenant),
+        [Some("import"), None, ..] => Route::Import(tenant),
         _ => return None,
     })
 }

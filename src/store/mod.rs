@@ -8,6 +8,7 @@
 //! Invariant: no other module mutates a tenant.
 
 mod doc;
+mod import;
 pub mod index;
 mod keys;
 mod schedule;
@@ -15,6 +16,7 @@ mod schema;
 mod table;
 
 pub use doc::Doc;
+pub use import::{Import, ImportDoc};
 pub use index::Index;
 pub use keys::{Key, KEYS_PER_TENANT_MAX};
 pub use schedule::{Cron, Effect, Job, JobResult, Mutation, HISTORY_KEPT};
@@ -123,6 +125,11 @@ pub enum Change {
     RevokeKey {
         tenant: String,
         id: DocId,
+    },
+    /// Documents and schemas imported at once (all or nothing).
+    Import {
+        tenant: String,
+        import: Import,
     },
 }
 
@@ -399,6 +406,7 @@ impl Store {
             }
             Change::CreateKey { tenant, key } => keys::check_create(self.tenant(tenant)?, key)?,
             Change::RevokeKey { tenant, id } => keys::check_revoke(self.tenant(tenant)?, *id)?,
+            Change::Import { tenant, import } => import::check(self.tenant(tenant)?, import)?,
         }
         Ok(())
     }
@@ -519,6 +527,7 @@ impl Store {
                     t.keys.remove(&id);
                 }
             }
+            Change::Import { tenant, import } => self.apply_import(&tenant, import),
         }
     }
 
