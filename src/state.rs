@@ -80,9 +80,14 @@ impl State {
                     None => return,
                 }
             }
-            Change::DeleteTenant { tenant } => Update::DropTenant {
-                tenant: tenant.clone(),
-            },
+            // Only a tenant with keys costs the other shards a message.
+            Change::DeleteTenant { tenant }
+                if self.store.tenant(tenant).is_ok_and(|t| !t.keys.is_empty()) =>
+            {
+                Update::DropTenant {
+                    tenant: tenant.clone(),
+                }
+            }
             _ => return,
         };
         self.key_updates.push(update);

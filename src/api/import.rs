@@ -12,7 +12,7 @@ use crate::http::parse::Method;
 use crate::http::route::{query_param, Route};
 use crate::ids::DocId;
 use crate::state::State;
-use crate::store::{Change, Import, ImportDoc, TableSchema};
+use crate::store::{at_line, Change, Import, ImportDoc, TableSchema};
 use crate::value::Value;
 
 /// An import into one tenant.
@@ -47,7 +47,7 @@ pub fn decode(input: Input<'_, '_>) -> Result<Request> {
         if raw.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let at = |e: Error| line_error(line, e);
+        let at = |e: Error| at_line(line, e);
         if ended.is_some() {
             return Err(at(bad("nothing may follow the `end` line")));
         }
@@ -70,7 +70,7 @@ pub fn decode(input: Input<'_, '_>) -> Result<Request> {
                 "the end line says {n} documents; the import has {}",
                 import.docs.len()
             ));
-            return Err(line_error(line, e));
+            return Err(at_line(line, e));
         }
     }
     if replace {
@@ -86,14 +86,6 @@ pub fn decode(input: Input<'_, '_>) -> Result<Request> {
         }
     }
     Ok(Request::Op(super::Op::of(t, Op { import })))
-}
-
-fn line_error(line: u32, e: Error) -> Error {
-    match e {
-        Error::InvalidInput(m) => Error::InvalidInput(format!("line {line}: {m}")),
-        Error::Conflict(m) => Error::Conflict(format!("line {line}: {m}")),
-        other => other,
-    }
 }
 
 enum Line {

@@ -250,14 +250,8 @@ pub fn need(route: Route<'_>, method: Method) -> Option<Scope> {
 
 /// Whether `method` is one that `route` answers.
 pub fn allowed(method: Method, route: Route<'_>) -> bool {
-    let name = match method {
-        Method::Get => "GET",
-        Method::Head => "HEAD",
-        Method::Post => "POST",
-        Method::Put => "PUT",
-        Method::Patch => "PATCH",
-        Method::Delete => "DELETE",
-        Method::Options | Method::Other => return false,
-    };
-    route.allow().split(", ").any(|m| m == name)
+    if matches!(method, Method::Options | Method::Other) {
+        return false;
+    }
+    route.allow().split(", ").any(|m| m == method.name())
 }

@@ -79,6 +79,17 @@ pub fn new_secret(scope: Scope) -> std::io::Result<String> {
     Ok(format!("nimbus_{}_{hex}", scope.letter() as char))
 }
 
+/// Whether a credential that [`looks_like_key`] is shaped as one: `nimbus_`, a scope
+/// letter, `_`, and 64 hex digits.
+pub fn well_formed(credential: &[u8]) -> bool {
+    credential.len() == SECRET_LEN
+        && [Scope::Read, Scope::Write, Scope::Admin, Scope::Functions]
+            .iter()
+            .any(|s| credential.get(7) == Some(&s.letter()))
+        && credential.get(8) == Some(&b'_')
+        && credential[9..].iter().all(u8::is_ascii_hexdigit)
+}
+
 /// Whether a credential has the shape of a key (and so is looked up as one).
 pub fn looks_like_key(credential: &[u8]) -> bool {
     credential.starts_with(b"nimbus_")

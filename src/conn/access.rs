@@ -6,7 +6,7 @@
 #[cfg(feature = "autobahn")]
 use super::answer::echo_upgrade;
 use crate::api::{allowed, need};
-use crate::auth::keys::{looks_like_key, Scope, SECRET_LEN};
+use crate::auth::keys::{looks_like_key, well_formed, Scope};
 use crate::auth::{constant_time_eq, origin::listed, origin_allowed};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
@@ -193,11 +193,7 @@ fn identify(shard: &Shard, cred: &[u8]) -> Result<Who> {
     if !looks_like_key(cred) {
         return Err(Error::Unauthorized);
     }
-    let well_formed = cred.len() == SECRET_LEN
-        && matches!(cred.get(7), Some(b'r' | b'w' | b'a' | b'f'))
-        && cred.get(8) == Some(&b'_')
-        && cred[9..].iter().all(u8::is_ascii_hexdigit);
-    if !well_formed {
+    if !well_formed(cred) {
         return Err(Error::InvalidInput(
             "malformed key: a key is nimbus_<r|w|a|f>_ and 64 hex digits".into(),
         ));

@@ -129,20 +129,22 @@ pub fn render(reports: &[Report], process: Process, patterns: &[&str], out: &mut
         head(out, name, kind, help);
         sample(out, name, "", value);
     }
-    head(
-        out,
-        "nimbus_live_push_duration_seconds",
-        "histogram",
-        "Time from a commit to its live result's frame being written to the socket.",
-    );
-    histogram(out, "nimbus_live_push_duration_seconds", "", &all.push);
-    head(
-        out,
-        "nimbus_wal_sync_duration_seconds",
-        "histogram",
-        "Time of one append and fdatasync of a batch of log records.",
-    );
-    histogram(out, "nimbus_wal_sync_duration_seconds", "", &sync);
+    let histograms = [
+        (
+            "nimbus_live_push_duration_seconds",
+            "Time from a commit to its live result's frame being written to the socket.",
+            &all.push,
+        ),
+        (
+            "nimbus_wal_sync_duration_seconds",
+            "Time of one append and fdatasync of a batch of log records.",
+            &sync,
+        ),
+    ];
+    for (name, help, h) in histograms {
+        head(out, name, "histogram", help);
+        histogram(out, name, "", h);
+    }
     head(
         out,
         "nimbus_shard_busy_seconds_total",

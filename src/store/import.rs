@@ -27,7 +27,8 @@ pub struct Import {
     pub docs: Vec<ImportDoc>,
 }
 
-fn at_line(line: u32, e: Error) -> Error {
+/// `e`, its message prefixed with the request line it is about (`line N: ...`).
+pub fn at_line(line: u32, e: Error) -> Error {
     match e {
         Error::InvalidInput(m) => Error::InvalidInput(format!("line {line}: {m}")),
         Error::Conflict(m) => Error::Conflict(format!("line {line}: {m}")),

@@ -16,7 +16,7 @@ mod schema;
 mod table;
 
 pub use doc::Doc;
-pub use import::{Import, ImportDoc};
+pub use import::{at_line, Import, ImportDoc};
 pub use index::Index;
 pub use keys::{Key, KEYS_PER_TENANT_MAX};
 pub use schedule::{Cron, Effect, Job, JobResult, Mutation, HISTORY_KEPT};
