@@ -22,6 +22,7 @@
 //! - [`subs`]     live queries: groups, members, shared results
 //! - [`sessions`] HTTP and WebSocket sessions
 //! - [`wal`]      write-ahead log, group commit, snapshots, recovery
+//! - [`backup`]   backup archives: their format, restore, the CLI client
 //! - [`deploy`]   app directories, deploy staging, diff and activation; the CLI client
 //! - [`state`]    what one shard owns, and the commit path every write takes
 //! - [`http`]     HTTP/1.1 parsing, chunked bodies, routing, responses
@@ -34,6 +35,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod clock;
 pub mod config;
 pub mod conn;

@@ -25,6 +25,32 @@ enum Command {
     Start(StartArgs),
     /// Send an app directory to a running server (deploy admin API).
     Deploy(DeployArgs),
+    /// Write an online backup of a running server (an archive; see `nimbus restore`).
+    Backup(BackupArgs),
+    /// Fill an empty data directory from a backup archive.
+    Restore(RestoreArgs),
+}
+
+#[derive(clap::Args)]
+struct BackupArgs {
+    /// The server.
+    #[arg(long, env = "NIMBUS_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Where to write the archive [default: stdout].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Where the local admin token file is, when NIMBUS_TOKEN is not set.
+    #[arg(long, env = "NIMBUS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct RestoreArgs {
+    /// The archive `nimbus backup` wrote.
+    file: PathBuf,
+    /// The data directory to fill: it must be empty or absent.
+    #[arg(long)]
+    data_dir: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -119,6 +145,50 @@ struct StartArgs {
     io_driver: IoDriver,
 }
 
+/// The admin token (from NIMBUS_TOKEN, else the data dir's token file) and where it was
+/// found; `None` after saying why there is none.
+fn admin_token(cmd: &str, data_dir: Option<PathBuf>) -> Option<(String, String)> {
+    if let Some(t) = std::env::var("NIMBUS_TOKEN").ok().filter(|t| !t.is_empty()) {
+        return Some((t, "the variable NIMBUS_TOKEN".to_string()));
+    }
+    let dir = data_dir.unwrap_or_else(default_data_dir);
+    match nimbus::auth::read_token(&dir) {
+        Ok(t) => Some((t, dir.join("auth/token").display().to_string())),
+        Err(e) => {
+            eprintln!("nimbus {cmd}: no NIMBUS_TOKEN and no readable token file: {e}");
+            None
+        }
+    }
+}
+
+fn backup(args: BackupArgs) -> i32 {
+    match admin_token("backup", args.data_dir) {
+        Some((token, _)) => nimbus::backup::client::run(&args.url, args.out.as_deref(), &token),
+        None => 1,
+    }
+}
+
+fn restore(args: RestoreArgs) -> i32 {
+    match nimbus::backup::restore::restore(&args.file, &args.data_dir) {
+        Ok(r) => {
+            eprintln!(
+                "restored {} shards, {} tenants, {} documents ({} bytes) into {}; start the server with --data-dir {}",
+                r.shards,
+                r.tenants,
+                r.documents,
+                r.bytes,
+                args.data_dir.display(),
+                args.data_dir.display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("nimbus restore: {e}");
+            1
+        }
+    }
+}
+
 fn deploy(args: DeployArgs) -> i32 {
     let Some(deploy_token) = std::env::var("NIMBUS_DEPLOY_TOKEN")
         .ok()
@@ -130,20 +200,9 @@ fn deploy(args: DeployArgs) -> i32 {
         );
         return 1;
     };
-    let (admin_token, admin_token_from) =
-        match std::env::var("NIMBUS_TOKEN").ok().filter(|t| !t.is_empty()) {
-            Some(t) => (t, "the variable NIMBUS_TOKEN".to_string()),
-            None => {
-                let dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
-                match nimbus::auth::read_token(&dir) {
-                    Ok(t) => (t, dir.join("auth/token").display().to_string()),
-                    Err(e) => {
-                        eprintln!("nimbus deploy: no NIMBUS_TOKEN and no readable token file: {e}");
-                        return 1;
-                    }
-                }
-            }
-        };
+    let Some((admin_token, admin_token_from)) = admin_token("deploy", args.data_dir.clone()) else {
+        return 1;
+    };
     nimbus::deploy::client::run(&nimbus::deploy::client::DeployArgs {
         dir: &args.dir,
         url: &args.url,
@@ -159,6 +218,8 @@ fn main() {
     let args = match Cli::parse().command {
         Command::Start(args) => args,
         Command::Deploy(args) => std::process::exit(deploy(args)),
+        Command::Backup(args) => std::process::exit(backup(args)),
+        Command::Restore(args) => std::process::exit(restore(args)),
     };
     let shards = args.shards.unwrap_or_else(usable_cores);
     if shards == 0 || shards > 1024 {

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::query::Limits;
 use crate::schedule::Timers;
 use crate::sessions::Sessions;
+use crate::store::export::View;
 use crate::store::{Change, Store};
 use crate::subs::{ConnRef, Subs};
 use crate::wal::writer::Log;
@@ -32,6 +33,8 @@ pub struct State {
     /// Changes to the key directories the last op made: the shard sends them to every
     /// shard before it answers.
     pub key_updates: Vec<Update>,
+    /// Exports in progress on this shard's tenants, by id (see `store::export`).
+    pub exports: Vec<(u64, View)>,
 }
 
 impl State {
@@ -57,6 +60,9 @@ impl State {
             _ => None,
         };
         self.note_key_update(&change);
+        if !self.exports.is_empty() {
+            self.note_exports(&change);
+        }
         self.store.apply(change);
         if let Some((t, tb, id)) = watched {
             self.subs.after(&self.store, &t, &tb, id, seq);
@@ -67,6 +73,18 @@ impl State {
             self.deleted.push(t);
         }
         Ok(seq)
+    }
+
+    /// Lets the exports of the change's tenant save what it is about to overwrite.
+    fn note_exports(&mut self, change: &Change) {
+        let Ok(t) = self.store.tenant(change.tenant()) else {
+            return;
+        };
+        for (_, view) in self.exports.iter_mut() {
+            if view.tenant == change.tenant() {
+                view.before(t, change);
+            }
+        }
     }
 
     /// What a committed change (not yet applied) does to every shard's key directory.

@@ -110,6 +110,10 @@ pub enum Request {
     ListTenants,
     /// `GET /metrics`: every shard's report, merged.
     Metrics,
+    /// `POST /api/admin/backup`: every shard's part, streamed.
+    Backup,
+    /// `GET /api/tenants/{t}/export`: the owner's pages, streamed.
+    Export { tenant: String },
     /// `GET /api/sessions/{id}` (or `.../close` with `close`): asked of every shard.
     SessionById { id: String, close: bool },
     /// A request for the process supervisor, once the tenant is known to exist.
@@ -181,6 +185,10 @@ pub fn decode(input: Input<'_, '_>) -> Result<Request> {
         Route::Usage(_) => usage::decode(input),
         Route::Import(_) => import::decode(input),
         Route::Metrics => Ok(Request::Metrics),
+        Route::Backup => Ok(Request::Backup),
+        Route::Export(t) => Ok(Request::Export {
+            tenant: input::tenant(t)?,
+        }),
         Route::Ws | Route::Deploy => Err(input.not_allowed()),
     }
 }
@@ -219,11 +227,12 @@ pub fn need(route: Route<'_>, method: Method) -> Option<Scope> {
         | Route::Sandboxes(_)
         | Route::Sandbox(..)
         | Route::SandboxStop(..)
+        | Route::Backup
         | Route::Metrics => return None,
         Route::Health | Route::Ws => Scope::Functions,
         Route::Query(_) | Route::QueryPaginated(_) => Scope::Read,
         Route::Schemas(_) | Route::Schema(..) if !reads => Scope::Admin,
-        Route::Keys(_) | Route::Key(..) => Scope::Admin,
+        Route::Keys(_) | Route::Key(..) | Route::Export(_) => Scope::Admin,
         Route::Sessions
         | Route::Session(_)
         | Route::SessionClose(_)

@@ -3,6 +3,7 @@
 //! [`crate::api`] and executed on the shard that owns the tenant.
 
 use super::access::{target_of, Who};
+use super::stream::Stream;
 use super::ws::Upgrade;
 use super::Ask;
 use crate::api::{decode, Input, Request};
@@ -24,6 +25,7 @@ pub async fn answer(
     body: &mut [u8],
     resp: &mut Vec<u8>,
     upgrade_slot: &mut Option<Upgrade>,
+    stream_slot: &mut Option<Stream>,
 ) -> Result<u16> {
     let (head, head_bytes) = (ask.head, ask.head_bytes);
     let target = target_of(head, head_bytes)?;
@@ -68,6 +70,20 @@ pub async fn answer(
         }
         Request::Metrics => {
             shard.scrape(resp).await?;
+            Ok(200)
+        }
+        Request::Export { tenant } => {
+            if let Some(e) = ask.who.refuses_tenant(&tenant) {
+                return Err(e);
+            }
+            let id = shard.export_id();
+            let done = shard.export_page(&tenant, id, resp).await?;
+            *stream_slot = Some(Stream::Export { tenant, id, done });
+            Ok(200)
+        }
+        Request::Backup => {
+            let backup = shard.backup_begin().await?;
+            *stream_slot = Some(Stream::Backup(Box::new(backup)));
             Ok(200)
         }
         Request::ListTenants => {

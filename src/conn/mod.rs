@@ -8,6 +8,7 @@
 
 mod access;
 mod answer;
+mod stream;
 mod ws;
 
 use crate::clock::{now_ms, rfc3339};
@@ -24,6 +25,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+use stream::Stream;
 use ws::Upgrade;
 
 /// Responses buffered beyond this are written even if more pipelined requests wait.
@@ -209,6 +211,7 @@ impl Conn {
                 _ => rest,
             };
             let mut upgrade = None;
+            let mut streamed = None;
             let cors = Cors {
                 origin: head
                     .origin
@@ -227,15 +230,11 @@ impl Conn {
                         route: gate.route,
                         began,
                     };
-                    respond(
-                        shard,
-                        ask,
-                        body,
-                        &mut self.resp,
-                        &mut self.out,
-                        &mut upgrade,
-                    )
-                    .await
+                    let after = After {
+                        upgrade: &mut upgrade,
+                        stream: &mut streamed,
+                    };
+                    respond(shard, ask, body, &mut self.resp, &mut self.out, after).await
                 }
                 Err(e) => {
                     self.resp.clear();
@@ -248,6 +247,7 @@ impl Conn {
                 }
             };
             self.start += total;
+            let chunked = head.minor > 0;
             if let Some(up) = upgrade {
                 write_switching(&mut self.out, &up.accept, !up.echo);
                 if !self.flush(stream, idle).await {
@@ -262,6 +262,11 @@ impl Conn {
             } else {
                 // Pipelined bytes of the next request are here: its head clock starts now.
                 head_deadline = Some(Instant::now() + head_time);
+            }
+            if let Some(rest) = streamed {
+                if !self.send_stream(shard, stream, rest, chunked, idle).await {
+                    return None;
+                }
             }
             if !keep {
                 self.flush(stream, idle).await;
@@ -407,8 +412,16 @@ struct Meta<'a> {
     cors: Cors<'a>,
     route: Option<usize>,
     began: Instant,
-    /// The body is not JSON (the metrics scrape): its `Content-Type`.
+    /// The body is not JSON (the metrics scrape, streams): its `Content-Type`.
     content_type: Option<&'static str>,
+    /// The body is streamed after this first piece (see `conn::stream`).
+    streamed: bool,
+}
+
+/// Where an answer leaves what follows it: a WebSocket, or the rest of a streamed body.
+struct After<'a> {
+    upgrade: &'a mut Option<Upgrade>,
+    stream: &'a mut Option<Stream>,
 }
 
 impl Meta<'_> {
@@ -419,6 +432,7 @@ impl Meta<'_> {
             route,
             began,
             content_type: None,
+            streamed: false,
         }
     }
 }
@@ -438,8 +452,9 @@ async fn respond(
     body: &mut [u8],
     resp: &mut Vec<u8>,
     out: &mut Vec<u8>,
-    upgrade: &mut Option<Upgrade>,
+    after: After<'_>,
 ) -> bool {
+    let After { upgrade, stream } = after;
     resp.clear();
     let mut meta = Meta {
         cors: ask.cors,
@@ -450,7 +465,7 @@ async fn respond(
             meta.cors.preflight = Some(methods);
             Ok(204)
         }
-        _ => answer(shard, &ask, body, resp, upgrade).await,
+        _ => answer(shard, &ask, body, resp, upgrade, stream).await,
     };
     if upgrade.is_some() {
         shard.count_request(Answered {
@@ -464,6 +479,10 @@ async fn respond(
     }
     if result.is_ok() && ask.route == Some(Route::Metrics.index()) {
         meta.content_type = Some(crate::metrics::CONTENT_TYPE);
+    }
+    if let (Ok(_), Some(s)) = (&result, stream.as_ref()) {
+        meta.streamed = true;
+        meta.content_type = Some(s.content_type());
     }
     finish(shard, result, Some(ask.head), meta, resp, out)
 }
@@ -507,19 +526,25 @@ fn finish(
         began: meta.began,
         request_id: request_id.as_str(),
     });
-    // A stopping server answers what it read, then closes (and says so).
-    let keep_alive = head.is_some_and(|h| h.keep_alive) && !closes && !shard.draining();
+    // A stopping server answers what it read, then closes (and says so); a body streamed
+    // to HTTP/1.0 ends with the connection.
+    let http10 = head.is_some_and(|h| h.minor == 0);
+    let keep_alive = head.is_some_and(|h| h.keep_alive)
+        && !closes
+        && !shard.draining()
+        && (!meta.streamed || !http10);
     shard.with_date(|date| {
         let meta = ResponseMeta {
             request_id: request_id.as_str(),
             date,
             keep_alive,
-            http10: head.is_some_and(|h| h.minor == 0),
+            http10,
             head_only: head.is_some_and(|h| h.method == Method::Head),
             allow,
             cors_origin: cors.origin,
             preflight: cors.preflight,
             content_type: meta.content_type,
+            streamed: meta.streamed && status < 300,
         };
         write_response(out, status, resp, &meta);
     });

@@ -19,6 +19,9 @@ pub struct ResponseMeta<'a> {
     pub preflight: Option<&'static str>,
     /// The body's type when it is not JSON.
     pub content_type: Option<&'static str>,
+    /// The body follows in pieces (`Transfer-Encoding: chunked`; to HTTP/1.0, until
+    /// close): `body` is its first piece.
+    pub streamed: bool,
 }
 
 /// Request headers a page may send (a preflight's `Access-Control-Allow-Headers`).
@@ -76,8 +79,12 @@ pub fn write_response(out: &mut Vec<u8>, status: u16, body: &[u8], meta: &Respon
         out.extend_from_slice(b"\r\nContent-Type: ");
         let kind = meta.content_type.unwrap_or("application/json");
         out.extend_from_slice(kind.as_bytes());
-        out.extend_from_slice(b"\r\nContent-Length: ");
-        out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+        if !meta.streamed {
+            out.extend_from_slice(b"\r\nContent-Length: ");
+            out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+        } else if !meta.http10 {
+            out.extend_from_slice(b"\r\nTransfer-Encoding: chunked");
+        }
     }
     if let Some(allow) = meta.allow {
         out.extend_from_slice(b"\r\nAllow: ");
@@ -89,7 +96,11 @@ pub fn write_response(out: &mut Vec<u8>, status: u16, body: &[u8], meta: &Respon
         out.extend_from_slice(b"\r\nConnection: keep-alive");
     }
     out.extend_from_slice(b"\r\n\r\n");
-    if status != 204 && !meta.head_only {
+    if meta.streamed && !meta.http10 && !body.is_empty() {
+        out.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"\r\n");
+    } else if status != 204 && !meta.head_only {
         out.extend_from_slice(body);
     }
 }
@@ -114,6 +125,7 @@ mod tests {
             cors_origin: None,
             preflight: None,
             content_type: None,
+            streamed: false,
         };
         write_response(&mut out, 200, b"{}", &meta);
         assert_eq!(

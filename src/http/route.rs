@@ -43,11 +43,15 @@ pub enum Route<'a> {
     Usage(&'a str),
     /// `POST /api/tenants/{t}/import`.
     Import(&'a str),
+    /// `GET /api/tenants/{t}/export`: streamed JSON Lines.
+    Export(&'a str),
+    /// `POST /api/admin/backup`: the streamed archive of the whole server.
+    Backup,
 }
 
 /// Every route's pattern, in [`Route::index`] order: the `route` label of the metrics.
 /// Placeholders are `:name` (not `{name}`: braces inside a label value trip some parsers).
-pub const ROUTE_PATTERNS: [&str; 31] = [
+pub const ROUTE_PATTERNS: [&str; 33] = [
     "/health",
     "/ws",
     "/api/admin/deploy",
@@ -79,6 +83,8 @@ pub const ROUTE_PATTERNS: [&str; 31] = [
     "/metrics",
     "/api/tenants/:tenant/usage",
     "/api/tenants/:tenant/import",
+    "/api/tenants/:tenant/export",
+    "/api/admin/backup",
 ];
 
 impl<'a> Route<'a> {
@@ -116,6 +122,8 @@ impl<'a> Route<'a> {
             Route::Metrics => 28,
             Route::Usage(_) => 29,
             Route::Import(_) => 30,
+            Route::Export(_) => 31,
+            Route::Backup => 32,
         }
     }
 
@@ -129,6 +137,7 @@ impl<'a> Route<'a> {
             | Route::Session(_)
             | Route::SessionClose(_)
             | Route::Metrics
+            | Route::Backup
             | Route::Tenants => None,
             Route::Tenant(t)
             | Route::Documents(t)
@@ -152,7 +161,8 @@ impl<'a> Route<'a> {
             | Route::Keys(t)
             | Route::Key(t, _)
             | Route::Usage(t)
-            | Route::Import(t) => Some(t),
+            | Route::Import(t)
+            | Route::Export(t) => Some(t),
         }
     }
 
@@ -183,7 +193,8 @@ impl<'a> Route<'a> {
             Route::Keys(_) => "GET, HEAD, POST",
             Route::Key(..) => "DELETE",
             Route::Metrics | Route::Usage(_) => "GET, HEAD",
-            Route::Import(_) => "POST",
+            Route::Import(_) | Route::Backup => "POST",
+            Route::Export(_) => "GET",
         }
     }
 }
@@ -236,6 +247,9 @@ pub fn route(path: &str) -> Option<Route<'_>> {
     if path == "/metrics" {
         return Some(Route::Metrics);
     }
+    if path == "/api/admin/backup" {
+        return Some(Route::Backup);
+    }
     if path == "/api/admin/deploy" {
         return Some(Route::Deploy);
     }
@@ -284,6 +298,7 @@ pub fn route(path: &str) -> Option<Route<'_>> {
         [Some("keys"), Some(id), None, _] => Route::Key(tenant, id),
         [Some("usage"), None, ..] => Route::Usage(tenant),
         [Some("import"), None, ..] => Route::Import(tenant),
+        [Some("export"), None, ..] => Route::Export(tenant),
         _ => return None,
     })
 }

@@ -401,7 +401,14 @@ impl Shard {
                 self.apply_keys(updates);
                 let _ = ack.send(());
             }
-            ShardMsg::Execute { .. } | ShardMsg::ListTenants { .. } | ShardMsg::Report { .. } => {}
+            // Answered by `serve_inbox` itself.
+            ShardMsg::Execute { .. }
+            | ShardMsg::ListTenants { .. }
+            | ShardMsg::Report { .. }
+            | ShardMsg::Export { .. }
+            | ShardMsg::ExportEnd { .. }
+            | ShardMsg::BackupClaim { .. }
+            | ShardMsg::BackupPart { .. } => {}
         }
     }
 }

@@ -6,7 +6,9 @@
 //! back through a one-shot channel. Shard state is `!Send` (`RefCell`), and a borrow never
 //! spans an `.await`.
 
+mod backup;
 mod drain;
+mod export;
 mod keys;
 mod live;
 mod log;
@@ -15,6 +17,7 @@ mod procs;
 mod timer;
 
 pub use crate::state::State;
+pub use backup::Backup;
 pub use drain::DRAIN_MAX;
 pub use keys::ConnKey;
 pub use metrics::Answered;
@@ -97,6 +100,23 @@ pub enum ShardMsg {
     /// This shard's metrics, for a scrape.
     Report {
         reply: oneshot::Sender<crate::metrics::Report>,
+    },
+    /// The next page of an export of a tenant this shard owns (the first starts it).
+    Export {
+        tenant: String,
+        id: u64,
+        reply: oneshot::Sender<Result<(Vec<u8>, bool)>>,
+    },
+    /// That export's client went away.
+    ExportEnd { id: u64 },
+    /// Take (`take`) or give back the one backup slot (shard 0 holds it).
+    BackupClaim {
+        take: bool,
+        reply: oneshot::Sender<bool>,
+    },
+    /// This shard's part of a backup.
+    BackupPart {
+        reply: oneshot::Sender<Result<crate::backup::Part>>,
     },
     /// A deploy request, for shard 0, which owns the active app.
     Deploy {
@@ -234,6 +254,8 @@ pub struct Shard {
     keyed: RefCell<hashbrown::HashMap<u64, ConnKey>>,
     /// What this shard counts for metrics (see `shard::metrics`).
     metrics: RefCell<crate::metrics::Counters>,
+    /// A backup is running (kept on shard 0 only; see `shard::backup`).
+    backup_held: Cell<bool>,
 }
 
 fn run_guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -274,6 +296,7 @@ impl Shard {
                 ended: Vec::new(),
                 limits,
                 key_updates: Vec::new(),
+                exports: Vec::new(),
             }),
             wal,
             snapshotting: Cell::new(false),
@@ -293,6 +316,7 @@ impl Shard {
             keys: RefCell::new(Default::default()),
             keyed: RefCell::new(hashbrown::HashMap::new()),
             metrics: RefCell::new(metrics::counters()),
+            backup_held: Cell::new(false),
         }
     }
 
@@ -466,6 +490,23 @@ impl Shard {
                 }
                 ShardMsg::Report { reply } => {
                     let _ = reply.send(self.report_here());
+                }
+                ShardMsg::Export { tenant, id, reply } => {
+                    let mut page = Vec::new();
+                    let done = self.export_page_here(&tenant, id, &mut page);
+                    let _ = reply.send(done.map(|d| (page, d)));
+                }
+                ShardMsg::BackupClaim { take, reply } => {
+                    let _ = reply.send(self.backup_claim_here(take));
+                }
+                ShardMsg::BackupPart { reply } => {
+                    let me = self.clone();
+                    monoio::spawn(async move {
+                        let _ = reply.send(me.backup_part_here().await);
+                    });
+                }
+                ShardMsg::ExportEnd { id } => {
+                    self.state.borrow_mut().exports.retain(|(i, _)| *i != id);
                 }
                 other => self.clone().handle_live(other),
             }

@@ -8,6 +8,7 @@
 //! Invariant: no other module mutates a tenant.
 
 mod doc;
+pub mod export;
 mod import;
 pub mod index;
 mod keys;
@@ -134,6 +135,30 @@ pub enum Change {
 }
 
 impl Change {
+    /// The tenant a change is for.
+    pub fn tenant(&self) -> &str {
+        match self {
+            Change::CreateTenant { tenant }
+            | Change::DeleteTenant { tenant }
+            | Change::Insert { tenant, .. }
+            | Change::Patch { tenant, .. }
+            | Change::Delete { tenant, .. }
+            | Change::PutSchema { tenant, .. }
+            | Change::DeleteSchema { tenant, .. }
+            | Change::ScheduleJob { tenant, .. }
+            | Change::CancelJob { tenant, .. }
+            | Change::RunJob { tenant, .. }
+            | Change::CreateCron { tenant, .. }
+            | Change::DeleteCron { tenant, .. }
+            | Change::PutService { tenant, .. }
+            | Change::DeleteService { tenant, .. }
+            | Change::RunCron { tenant, .. }
+            | Change::CreateKey { tenant, .. }
+            | Change::RevokeKey { tenant, .. }
+            | Change::Import { tenant, .. } => tenant,
+        }
+    }
+
     /// The document a change writes: (tenant, table, id).
     pub fn doc_target(&self) -> Option<(&str, &str, DocId)> {
         match self {

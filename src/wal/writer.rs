@@ -348,6 +348,8 @@ pub struct Log {
     /// Records and bytes appended since the process started (metrics).
     pub appended: u64,
     pub bytes_total: u64,
+    /// While a backup copies this shard: every frame appended since it began.
+    pub tap: Option<Vec<u8>>,
     waiters: Vec<(u64, Waker)>,
 }
 
@@ -363,6 +365,7 @@ impl Log {
             bytes_since_snapshot: 0,
             appended: 0,
             bytes_total: 0,
+            tap: None,
             waiters: Vec::new(),
         }
     }
@@ -392,6 +395,9 @@ impl Log {
         let before = self.buf.len();
         encode(&entry, &mut self.buf);
         let bytes = (self.buf.len() - before) as u64;
+        if let Some(tap) = &mut self.tap {
+            tap.extend_from_slice(&self.buf[before..]);
+        }
         self.bytes_since_snapshot += bytes;
         self.bytes_total += bytes;
         self.appended += 1;
