@@ -157,7 +157,10 @@ fn a_restored_server_answers_as_the_original_did() {
     }
     // The pending job was restored pending, and then runs.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while tenants.iter().any(|t| docs_of(&r, t, "jobs").as_array().map_or(0, Vec::len) < 2) {
+    while tenants
+        .iter()
+        .any(|t| docs_of(&r, t, "jobs").as_array().map_or(0, Vec::len) < 2)
+    {
         assert!(Instant::now() < deadline, "the restored job never ran");
         std::thread::sleep(Duration::from_millis(100));
     }
