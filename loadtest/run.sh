@@ -8,6 +8,7 @@
 #   DURATION=3s BIG_DOCS=100000 loadtest/run.sh   # a quick one
 #   loadtest/run.sh hol                      # head-of-line: light requests beside heavy queries
 #   loadtest/run.sh keys                     # get-one with a tenant key against the admin token
+#   loadtest/run.sh backup                   # backup/restore/export of BIG_DOCS, inserts during backups
 #
 # Knobs (environment): DURATION (per load run, default 5s), ROUNDS (3; medians are quoted),
 # CONCURRENCY ("64 256"),
@@ -41,5 +42,8 @@ if [ "${1:-}" = hol ]; then
 fi
 if [ "${1:-}" = keys ]; then
   exec python3 loadtest/keys.py
+fi
+if [ "${1:-}" = backup ]; then
+  exec python3 loadtest/backup.py
 fi
 exec python3 loadtest/rig.py

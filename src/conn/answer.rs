@@ -77,7 +77,7 @@ pub async fn answer(
                 return Err(e);
             }
             let id = shard.export_id();
-            let done = shard.export_page(&tenant, id, resp).await?;
+            let done = shard.export_page(&tenant, id, true, resp).await?;
             *stream_slot = Some(Stream::Export { tenant, id, done });
             Ok(200)
         }

@@ -23,7 +23,7 @@ impl Stream {
         match self {
             Stream::Export { done: true, .. } => Ok(false),
             Stream::Export { tenant, id, done } => {
-                *done = shard.export_page(tenant, *id, out).await?;
+                *done = shard.export_page(tenant, *id, false, out).await?;
                 Ok(!*done)
             }
             Stream::Backup(b) => b.next(shard, out).await,

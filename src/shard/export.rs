@@ -23,17 +23,24 @@ impl Shard {
         ((self.id as u64) << 48) | n
     }
 
-    /// Writes the next page of export `id` of `tenant` into `out` (the first call starts
+    /// Writes the next page of export `id` of `tenant` into `out` (the `first` call starts
     /// it); returns whether the export is complete.
-    pub async fn export_page(&self, tenant: &str, id: u64, out: &mut Vec<u8>) -> Result<bool> {
+    pub async fn export_page(
+        &self,
+        tenant: &str,
+        id: u64,
+        first: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<bool> {
         let owner = owner_of(tenant, self.mesh.cores());
         if owner == self.id {
-            return self.export_page_here(tenant, id, out);
+            return self.export_page_here(tenant, id, first, out);
         }
         let (reply, rx) = oneshot::channel();
         let msg = ShardMsg::Export {
             tenant: tenant.to_string(),
             id,
+            first,
             reply,
         };
         self.mesh
@@ -62,6 +69,7 @@ impl Shard {
         &self,
         tenant: &str,
         id: u64,
+        first: bool,
         out: &mut Vec<u8>,
     ) -> Result<bool> {
         let mut state = self.state.borrow_mut();
@@ -73,6 +81,12 @@ impl Shard {
         let t = state.store.tenant(tenant)?;
         let at = state.exports.iter().position(|(i, _)| *i == id);
         let done = match at {
+            None if !first => {
+                return Err(Error::Conflict(format!(
+                    "the export was dropped: no page was read for {} s",
+                    ABANDONED_MS / 1000
+                )));
+            }
             None => {
                 if state.exports.len() >= EXPORTS_MAX {
                     return Err(Error::Unavailable(format!(

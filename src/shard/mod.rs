@@ -105,6 +105,7 @@ pub enum ShardMsg {
     Export {
         tenant: String,
         id: u64,
+        first: bool,
         reply: oneshot::Sender<Result<(Vec<u8>, bool)>>,
     },
     /// That export's client went away.
@@ -491,9 +492,14 @@ impl Shard {
                 ShardMsg::Report { reply } => {
                     let _ = reply.send(self.report_here());
                 }
-                ShardMsg::Export { tenant, id, reply } => {
+                ShardMsg::Export {
+                    tenant,
+                    id,
+                    first,
+                    reply,
+                } => {
                     let mut page = Vec::new();
-                    let done = self.export_page_here(&tenant, id, &mut page);
+                    let done = self.export_page_here(&tenant, id, first, &mut page);
                     let _ = reply.send(done.map(|d| (page, d)));
                 }
                 ShardMsg::BackupClaim { take, reply } => {
