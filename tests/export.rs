@@ -168,3 +168,31 @@ fn only_the_admin_scope_exports() {
     let r = s.call("GET", "/api/tenants/nope/export", None);
     assert_error(&r, 404, "session.tenant_not_found");
 }
+
+#[test]
+fn an_http_1_0_client_gets_the_export_until_close() {
+    let s = TestServer::start(1);
+    s.create_tenant("t");
+    s.insert_many("t", "m", 2500, |i| json!({"i": i}));
+    let mut c = s.raw();
+    let req = format!(
+        "GET /api/tenants/t/export HTTP/1.0\r\n{}\r\n",
+        s.auth_header()
+    );
+    c.write_all(req.as_bytes()).expect("write");
+    let mut all = String::new();
+    c.read_to_string(&mut all).expect("read to close");
+    let (head, body) = all.split_once("\r\n\r\n").expect("head");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        !head.contains("Transfer-Encoding") && !head.contains("Content-Length"),
+        "{head}"
+    );
+    assert!(head.contains("Connection: close"), "{head}");
+    let lines: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2501);
+    assert_eq!(lines[2500]["documents"], 2500);
+}
