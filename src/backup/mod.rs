@@ -45,25 +45,29 @@ pub struct Part {
     pub tail: Vec<u8>,
     pub tenants: u64,
     pub documents: u64,
+    /// SHA-256 of `snapshot` and of `tail` (computed off the shard's thread).
+    pub sums: [[u8; 32]; 2],
 }
 
 impl Part {
-    /// The part's entries: (name, bytes).
-    pub fn entries(self) -> [(String, Vec<u8>); 3] {
+    /// The part's entries: (name, bytes, SHA-256 when known).
+    pub fn entries(self) -> [(String, Vec<u8>, Option<[u8; 32]>); 3] {
         let dir = format!("{ROOT}/shards/{}", self.shard);
         let info = format!(
             "{{\"shard\":{},\"seq\":{},\"through\":{},\"tenants\":{},\"documents\":{}}}\n",
             self.shard, self.seq, self.through, self.tenants, self.documents
         );
         [
-            (format!("{dir}/part.json"), info.into_bytes()),
+            (format!("{dir}/part.json"), info.into_bytes(), None),
             (
                 format!("{dir}/{}", crate::wal::files::snapshot_name(self.seq)),
                 self.snapshot,
+                Some(self.sums[0]),
             ),
             (
                 format!("{dir}/{}", crate::wal::files::segment_name(self.seq + 1)),
                 self.tail,
+                Some(self.sums[1]),
             ),
         ]
     }

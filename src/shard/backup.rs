@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 /// Documents copied per step, between which requests are served.
 const COPY_STEP_DOCS: usize = 2048;
 /// Bytes of an entry sent per piece (one chunk of the answer).
-const PIECE_BYTES: usize = 1 << 20;
+const PIECE_BYTES: usize = 256 * 1024;
 /// How long a full inbox is retried for the claim's release.
 const RELEASE_TRIES: u32 = 1000;
 
@@ -30,6 +30,9 @@ struct Sending {
     name: String,
     data: Vec<u8>,
     sent: usize,
+    /// Known already (large entries are hashed by the thread that encoded them), or made
+    /// here as the pieces go.
+    sum: Option<[u8; 32]>,
     hash: Sha256,
 }
 
@@ -37,7 +40,7 @@ struct Sending {
 pub struct Backup {
     shards: usize,
     next_shard: usize,
-    queue: VecDeque<(String, Vec<u8>)>,
+    queue: VecDeque<(String, Vec<u8>, Option<[u8; 32]>)>,
     current: Option<Sending>,
     listed: Vec<Listed>,
     started_ms: u64,
@@ -137,14 +140,18 @@ impl Shard {
             .flat_map(|t| &t.tables)
             .map(|t| t.docs.len() as u64)
             .sum();
+        // Encoding and hashing take a while for a big shard: not on the shard's thread.
         let (tx, rx) = oneshot::channel();
         std::thread::Builder::new()
             .name("nimbus-backup".into())
             .spawn(move || {
-                let _ = tx.send(encode(&snapshot));
+                let bytes = encode(&snapshot);
+                drop(snapshot);
+                let sums = [Sha256::digest(&bytes).into(), Sha256::digest(&tail).into()];
+                let _ = tx.send((bytes, tail, sums));
             })
             .map_err(|e| Error::Internal(format!("cannot start a backup thread: {e}")))?;
-        let snapshot = rx
+        let (snapshot, tail, sums) = rx
             .await
             .map_err(|_| Error::Internal("the backup thread died".into()))?;
         Ok(Part {
@@ -155,6 +162,7 @@ impl Shard {
             tail,
             tenants,
             documents,
+            sums,
         })
     }
 }
@@ -170,7 +178,9 @@ impl Backup {
                 }
                 let end = (s.sent + PIECE_BYTES).min(s.data.len());
                 let piece = &s.data[s.sent..end];
-                s.hash.update(piece);
+                if s.sum.is_none() {
+                    s.hash.update(piece);
+                }
                 out.extend_from_slice(piece);
                 s.sent = end;
                 if s.sent == s.data.len() {
@@ -179,17 +189,18 @@ impl Backup {
                         self.listed.push(Listed {
                             bytes: done.data.len() as u64,
                             name: done.name,
-                            sha256: done.hash.finalize().into(),
+                            sha256: done.sum.unwrap_or_else(|| done.hash.finalize().into()),
                         });
                     }
                 }
                 return Ok(true);
             }
-            if let Some((name, data)) = self.queue.pop_front() {
+            if let Some((name, data, sum)) = self.queue.pop_front() {
                 self.current = Some(Sending {
                     name,
                     data,
                     sent: 0,
+                    sum,
                     hash: Sha256::new(),
                 });
                 continue;
