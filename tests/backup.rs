@@ -173,6 +173,9 @@ fn docs_of(s: &TestServer, t: &str, table: &str) -> Value {
         .clone()
 }
 
+/// (time acknowledged, n) of each write one writer made, in order.
+type Acks = Vec<(Instant, u64)>;
+
 #[test]
 fn a_backup_under_writers_holds_a_prefix_of_each_tenants_acknowledged_writes() {
     let s = Arc::new(TestServer::start(2));
@@ -183,8 +186,7 @@ fn a_backup_under_writers_holds_a_prefix_of_each_tenants_acknowledged_writes() {
         s.insert_many(t, "bulk", 8000, |i| json!({"i": i, "pad": "x".repeat(64)}));
     }
     let stop = Arc::new(AtomicBool::new(false));
-    // Per tenant: (time acknowledged, n) of every write, in order.
-    let acked: Arc<Mutex<Vec<Vec<(Instant, u64)>>>> = Arc::new(Mutex::new(vec![Vec::new(); 4]));
+    let acked: Arc<Mutex<Vec<Acks>>> = Arc::new(Mutex::new(vec![Vec::new(); 4]));
     let writers: Vec<_> = tenants
         .iter()
         .enumerate()
