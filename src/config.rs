@@ -63,6 +63,16 @@ pub struct Config {
     /// Start even when recovery finds files missing or damaged, keeping what remains
     /// (`--accept-data-loss`); without it such a start is refused.
     pub accept_data_loss: bool,
+    /// Changes are kept at least this long (`--changes-retention-ms`; 0: no change feed).
+    pub changes_retention_ms: u64,
+    /// Bytes of change-feed files, all shards together, at most (`--changes-disk-max-bytes`).
+    pub changes_disk_max_bytes: u64,
+    /// Change-feed records each shard keeps in memory for readers, in bytes.
+    pub changes_memory_bytes: usize,
+    /// A change-feed segment file is sealed past this size.
+    pub changes_segment_bytes: u64,
+    /// A topic message consumed and not acked is delivered again after this long.
+    pub topic_visibility_ms: u64,
 }
 
 /// The I/O driver of the shards' runtimes.
@@ -119,6 +129,11 @@ impl Config {
             deploy_token: None,
             app_dir: None,
             accept_data_loss: false,
+            changes_retention_ms: 7 * 24 * 3600 * 1000,
+            changes_disk_max_bytes: 16 << 30,
+            changes_memory_bytes: 32 << 20,
+            changes_segment_bytes: 64 << 20,
+            topic_visibility_ms: 30_000,
         }
     }
 }

@@ -21,6 +21,8 @@
 //! - [`schedule`] when each job and cron is next due
 //! - [`subs`]     live queries: groups, members, shared results
 //! - [`sessions`] HTTP and WebSocket sessions
+//! - [`changes`]  the change feed: its records, the newest of them in memory, what each
+//!   segment file holds, pages of changes
 //! - [`wal`]      write-ahead log, group commit, snapshots, recovery
 //! - [`backup`]   backup archives: their format, restore, the CLI client
 //! - [`deploy`]   app directories, deploy staging, diff and activation; the CLI client
@@ -36,6 +38,7 @@
 pub mod api;
 pub mod auth;
 pub mod backup;
+pub mod changes;
 pub mod clock;
 pub mod config;
 pub mod conn;

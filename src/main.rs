@@ -140,6 +140,20 @@ struct StartArgs {
     /// what remains (the old files are moved aside). Without it such a start is refused.
     #[arg(long, env = "NIMBUS_ACCEPT_DATA_LOSS")]
     accept_data_loss: bool,
+    /// Keep every document change for the change feed at least this long, in
+    /// milliseconds (0: no change feed).
+    #[arg(long, env = "NIMBUS_CHANGES_RETENTION_MS", default_value_t = 7 * 24 * 3600 * 1000)]
+    changes_retention_ms: u64,
+    /// Disk the change feed may use, all shards together, in bytes (the oldest changes go
+    /// first past it, even inside the retention).
+    #[arg(long, env = "NIMBUS_CHANGES_DISK_MAX_BYTES", default_value_t = 16 << 30)]
+    changes_disk_max_bytes: u64,
+    /// Size at which a change-feed file is sealed and a new one started, in bytes.
+    #[arg(long, env = "NIMBUS_CHANGES_SEGMENT_BYTES", default_value_t = 64 << 20)]
+    changes_segment_bytes: u64,
+    /// Milliseconds after which topic messages consumed and not acked are delivered again.
+    #[arg(long, env = "NIMBUS_TOPIC_VISIBILITY_MS", default_value_t = 30_000)]
+    topic_visibility_ms: u64,
     /// I/O driver: auto (io_uring, else epoll), uring, or epoll.
     #[arg(long = "io", env = "NIMBUS_IO", default_value = "auto")]
     io_driver: IoDriver,
@@ -251,6 +265,10 @@ fn main() {
     config.snapshot_log_bytes = args.snapshot_log_bytes.max(4096);
     config.slow_ms = args.slow_ms;
     config.access_log = args.access_log;
+    config.changes_retention_ms = args.changes_retention_ms;
+    config.changes_disk_max_bytes = args.changes_disk_max_bytes;
+    config.changes_segment_bytes = args.changes_segment_bytes.max(4096);
+    config.topic_visibility_ms = args.topic_visibility_ms.max(1);
     if let Some(f) = nimbus::log::Format::parse(&args.log_format) {
         nimbus::log::set_format(f);
     }

@@ -219,6 +219,7 @@ pub fn run(config: Config) -> io::Result<()> {
     let shards = config.shards;
     let opts = crate::wal::recovery::Options {
         accept_data_loss: config.accept_data_loss,
+        feed: feed_options(&config),
     };
     let recovered = open_all(&*disk, &config.data_dir, shards, opts, |t| {
         owner_of(t, shards)
@@ -330,6 +331,16 @@ pub fn run(config: Config) -> io::Result<()> {
 }
 
 /// The start line: where the token is, and (as JSON fields) the options the server runs with.
+/// The change feed's options, per shard.
+fn feed_options(config: &Config) -> crate::changes::Options {
+    crate::changes::Options {
+        retention_ms: config.changes_retention_ms,
+        disk_max: config.changes_disk_max_bytes / config.shards as u64,
+        memory_max: config.changes_memory_bytes,
+        segment_max: config.changes_segment_bytes,
+    }
+}
+
 fn log_start(config: &Config, port: u16, recovery_ms: u64) {
     let data_dir = config.data_dir.display().to_string();
     let origins = config.allowed_origins.join(",");

@@ -47,6 +47,13 @@ impl State {
             ));
         }
         self.store.check(&change)?;
+        // Numbered before it is logged: the record carries the tenant's number after it.
+        let docs = self.log.feed.before(&self.store, &change);
+        let tseq = match self.store.tenant(change.tenant()) {
+            Ok(t) if docs > 0 => t.seq + docs,
+            _ => 0,
+        };
+        let ts = crate::clock::now_ms();
         let watched = change
             .doc_target()
             .filter(|(t, ..)| self.subs.watches(t))
@@ -54,7 +61,7 @@ impl State {
         if let Some((t, tb, id)) = &watched {
             self.subs.before(&self.store, t, tb, *id);
         }
-        let (seq, change) = self.log.append(change);
+        let (seq, change) = self.log.append(change, tseq, ts);
         let deleted_tenant = match &change {
             Change::DeleteTenant { tenant } => Some(tenant.clone()),
             _ => None,
@@ -63,11 +70,13 @@ impl State {
         if !self.exports.is_empty() {
             self.note_exports(&change);
         }
-        self.store.apply(change);
+        self.store.apply_logged(change, seq, tseq);
+        self.log.feed.after(&self.store, seq, tseq, ts);
         if let Some((t, tb, id)) = watched {
             self.subs.after(&self.store, &t, &tb, id, seq);
         }
         if let Some(t) = deleted_tenant {
+            self.log.feed.drop_tenant(&t);
             self.ended.extend(self.subs.drop_tenant(&t));
             self.sessions.drop_tenant(&t);
             self.deleted.push(t);

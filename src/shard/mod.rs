@@ -335,6 +335,14 @@ impl Shard {
         recovered: crate::wal::recovery::Recovered,
     ) -> std::io::Result<(Seed, std::sync::mpsc::Sender<crate::wal::writer::WriterMsg>)> {
         let shared = Arc::new(Shared::default());
+        let mut feed = recovered.feed;
+        let feed_file = if feed.on() {
+            let first = feed.ensure_open(recovered.seq + 1);
+            let feed_dir = crate::wal::feed::dir_of(&dir);
+            Some(crate::wal::feed::FeedFile::open(&*disk, &feed_dir, first)?)
+        } else {
+            None
+        };
         let tx = crate::wal::writer::spawn_writer(
             disk.clone(),
             dir.clone(),
@@ -342,8 +350,9 @@ impl Shard {
             recovered.manifest,
             config.fsync,
             shared.clone(),
+            feed_file,
         )?;
-        let log = Log::new(tx.clone(), shared.clone(), recovered.seq);
+        let log = Log::new(tx.clone(), shared.clone(), recovered.seq, feed);
         let wal = Wal { disk, dir, shared };
         let seed = Seed {
             id,

@@ -1,7 +1,7 @@
 //! The change record: one committed change to a shard's data, what it is about (its tenant,
 //! the document it writes), and the unit the write-ahead log records.
 
-use super::{Cron, Effect, Import, Job, Key, TableSchema};
+use super::{Cron, Effect, Import, Job, Key, TableSchema, TopicDef};
 use crate::ids::DocId;
 use crate::value::Object;
 
@@ -105,6 +105,23 @@ pub enum Change {
         tenant: String,
         import: Import,
     },
+    /// A topic is created or its selection replaced (its groups keep their positions).
+    PutTopic {
+        tenant: String,
+        def: TopicDef,
+    },
+    /// A topic and its groups are deleted.
+    DeleteTopic {
+        tenant: String,
+        name: String,
+    },
+    /// A consumer group acks a topic through `upto` (a new group starts there).
+    AckTopic {
+        tenant: String,
+        topic: String,
+        group: String,
+        upto: u64,
+    },
 }
 
 impl Change {
@@ -128,7 +145,10 @@ impl Change {
             | Change::RunCron { tenant, .. }
             | Change::CreateKey { tenant, .. }
             | Change::RevokeKey { tenant, .. }
-            | Change::Import { tenant, .. } => tenant,
+            | Change::Import { tenant, .. }
+            | Change::PutTopic { tenant, .. }
+            | Change::DeleteTopic { tenant, .. }
+            | Change::AckTopic { tenant, .. } => tenant,
         }
     }
 

@@ -16,6 +16,7 @@ mod keys;
 mod schedule;
 mod schema;
 mod table;
+pub mod topics;
 
 pub use change::Change;
 pub use doc::Doc;
@@ -25,6 +26,7 @@ pub use keys::{Key, KEYS_PER_TENANT_MAX};
 pub use schedule::{Cron, Effect, Job, JobResult, Mutation, HISTORY_KEPT};
 pub use schema::{FieldDef, FieldType, IndexDef, TableSchema};
 pub use table::Table;
+pub use topics::{Topic, TopicDef};
 
 use crate::error::{Error, Result};
 use crate::ids::{DocId, IdGen};
@@ -50,6 +52,14 @@ pub struct Tenant {
     pub services: BTreeMap<String, crate::proc::service::ServiceDef>,
     /// Keys, by id.
     pub keys: BTreeMap<DocId, Key>,
+    /// The tenant's sequence number: how many document changes it has committed (each
+    /// change in the feed, and each live result, carries the number of its change).
+    pub seq: u64,
+    /// The shard sequence number of the record that created it: tells its change feed from
+    /// that of a tenant of the same name deleted before.
+    pub epoch: u64,
+    /// Topics over its changes, by name.
+    pub topics: BTreeMap<String, Topic>,
 }
 
 impl Tenant {
@@ -278,8 +288,42 @@ impl Store {
             Change::CreateKey { tenant, key } => keys::check_create(self.tenant(tenant)?, key)?,
             Change::RevokeKey { tenant, id } => keys::check_revoke(self.tenant(tenant)?, *id)?,
             Change::Import { tenant, import } => import::check(self.tenant(tenant)?, import)?,
+            Change::PutTopic { tenant, def } => topics::check_put(self.tenant(tenant)?, def)?,
+            Change::DeleteTopic { tenant, name } => {
+                if !self.tenant(tenant)?.topics.contains_key(name) {
+                    return Err(Error::NotFound(format!("topic `{name}` does not exist")));
+                }
+            }
+            Change::AckTopic {
+                tenant,
+                topic,
+                group,
+                ..
+            } => topics::check_ack(self.tenant(tenant)?, topic, group)?,
         }
         Ok(())
+    }
+
+    /// Applies a change that was logged as record `seq`, bringing the tenant's sequence
+    /// number to `tseq` (when the change has one). Setting it, rather than counting, keeps
+    /// a replay over a snapshot that already holds the change right.
+    pub fn apply_logged(&mut self, change: Change, seq: u64, tseq: u64) {
+        if let Change::CreateTenant { tenant } = &change {
+            if !self.tenants.contains_key(tenant.as_str()) {
+                let t = Tenant {
+                    epoch: seq,
+                    ..Tenant::default()
+                };
+                self.tenants.insert(tenant.as_str().into(), t);
+            }
+            return;
+        }
+        if tseq > 0 {
+            if let Some(t) = self.tenants.get_mut(change.tenant()) {
+                t.seq = t.seq.max(tseq);
+            }
+        }
+        self.apply(change);
     }
 
     /// Applies a change that [`Store::check`] accepted. A change that no longer fits (which
@@ -399,6 +443,26 @@ impl Store {
                 }
             }
             Change::Import { tenant, import } => self.apply_import(&tenant, import),
+            Change::PutTopic { tenant, def } => {
+                if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
+                    topics::put(t, def);
+                }
+            }
+            Change::DeleteTopic { tenant, name } => {
+                if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
+                    t.topics.remove(&name);
+                }
+            }
+            Change::AckTopic {
+                tenant,
+                topic,
+                group,
+                upto,
+            } => {
+                if let Some(t) = self.tenants.get_mut(tenant.as_str()) {
+                    topics::ack(t, &topic, group, upto);
+                }
+            }
         }
     }
 

@@ -36,8 +36,10 @@ pub struct ConnRef {
 pub struct Delivery {
     /// The JSON array of the result's documents.
     pub data: Box<[u8]>,
-    /// The commit sequence number that produced this result.
+    /// The tenant's sequence number when this result was evaluated (DECISIONS §8, §12).
     pub version: u64,
+    /// The shard's log record it waits on to be durable before it is handed out.
+    pub seq: u64,
     /// The query passed a bound of [`Limits`] (`data` is empty): the subscription ends.
     pub error: Option<Error>,
     /// When the commit that produced it was evaluated (live push latency is measured from it).
@@ -88,17 +90,13 @@ pub struct Subs {
     limits: Limits,
 }
 
-fn evaluate(
-    store: &Store,
-    tenant: &str,
-    query: &Query,
-    version: u64,
-    limits: Limits,
-) -> Arc<Delivery> {
+fn evaluate(store: &Store, tenant: &str, query: &Query, seq: u64, limits: Limits) -> Arc<Delivery> {
+    let version = store.tenant(tenant).map_or(0, |t| t.seq);
     let failed = |e: Error| {
         Arc::new(Delivery {
             data: Box::default(),
             version,
+            seq,
             error: Some(e),
             at: std::time::Instant::now(),
         })
@@ -126,6 +124,7 @@ fn evaluate(
     Arc::new(Delivery {
         data: data.into_boxed_slice(),
         version,
+        seq,
         error: None,
         at: std::time::Instant::now(),
     })
@@ -294,7 +293,7 @@ impl Subs {
             for (key, g) in t.groups.iter_mut() {
                 // Every staged result whose commit is durable, oldest first (the newest
                 // RESULTS_KEPT of them).
-                let Some(at) = g.staged.iter().rposition(|d| d.version <= durable_seq) else {
+                let Some(at) = g.staged.iter().rposition(|d| d.seq <= durable_seq) else {
                     continue;
                 };
                 let skip = (at + 1).saturating_sub(RESULTS_KEPT);
@@ -406,7 +405,7 @@ mod tests {
             Arc::ptr_eq(&out[0][0].2, &out[1][0].2),
             "one shared payload"
         );
-        assert_eq!(out[0][0].2.version, 7);
+        assert_eq!(out[0][0].2.seq, 7);
         assert!(
             subs.take_durable(9, 2).iter().all(Vec::is_empty),
             "sent once"
@@ -444,7 +443,7 @@ mod tests {
             failure.error
         );
         assert_eq!(
-            (failure.version, subs.counts()),
+            (failure.seq, subs.counts()),
             (4, (0, 0)),
             "the group is gone"
         );
@@ -494,7 +493,7 @@ mod tests {
             insert(&mut store, &mut subs, u128::from(seq), seq as i64, seq);
             // The log made the previous commit durable; this one is still in flight.
             for batch in subs.take_durable(seq - 1, 1) {
-                versions.extend(batch.iter().map(|(_, _, d)| d.version));
+                versions.extend(batch.iter().map(|(_, _, d)| d.seq));
             }
         }
         assert_eq!(versions, (1..=9).collect::<Vec<u64>>());
@@ -503,7 +502,7 @@ mod tests {
             insert(&mut store, &mut subs, u128::from(seq), seq as i64, seq);
         }
         let out = subs.take_durable(last, 1);
-        let sent: Vec<u64> = out[0].iter().map(|(_, _, d)| d.version).collect();
+        let sent: Vec<u64> = out[0].iter().map(|(_, _, d)| d.seq).collect();
         let newest = last + 1 - RESULTS_KEPT as u64..=last;
         assert_eq!(sent, newest.collect::<Vec<_>>(), "the newest few");
     }

@@ -27,6 +27,16 @@ pub trait Disk: Send + Sync {
     /// File names in `dir` (not paths); empty if `dir` does not exist.
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// Up to `max` bytes of a file from byte `from` (fewer at its end).
+    fn read_range(&self, path: &Path, from: u64, max: usize) -> io::Result<Vec<u8>> {
+        let all = self.read(path)?;
+        let start = (from as usize).min(all.len());
+        Ok(all[start..all.len().min(start.saturating_add(max))].to_vec())
+    }
+    /// A file's length.
+    fn size(&self, path: &Path) -> io::Result<u64> {
+        self.read(path).map(|b| b.len() as u64)
+    }
     /// Opens (creating if needed) a file for appending.
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn LogFile>>;
     /// Writes a whole new file and syncs its data (the caller syncs the directory).
@@ -80,6 +90,17 @@ impl Disk for OsDisk {
     }
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         fs::read(path)
+    }
+    fn read_range(&self, path: &Path, from: u64, max: usize) -> io::Result<Vec<u8>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = fs::File::open(path)?;
+        f.seek(SeekFrom::Start(from))?;
+        let mut out = Vec::new();
+        f.take(max as u64).read_to_end(&mut out)?;
+        Ok(out)
+    }
+    fn size(&self, path: &Path) -> io::Result<u64> {
+        fs::metadata(path).map(|m| m.len())
     }
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn LogFile>> {
         let f = fs::OpenOptions::new()

@@ -4,6 +4,7 @@
 //! runs with `--fsync off`), and recovery never applies a record that fails its checksum.
 
 pub mod disk;
+pub mod feed;
 pub mod files;
 pub mod manifest;
 pub mod record;

@@ -6,7 +6,10 @@
 //! [payload length: u32 LE][crc32c(payload): u32 LE][crc32c(first 8 header bytes): u32 LE][payload]
 //! ```
 //!
-//! The payload is an [`Entry`] archived with `rkyv`. The header has its own checksum so a
+//! The payload is an [`Entry`] archived with `rkyv`. The top bit of the length says which
+//! layout: set for entries that carry the tenant's sequence number and the commit time (the
+//! change feed's, DECISIONS §12), clear for the older ones without them, which still replay.
+//! The header has its own checksum so a
 //! flipped bit in a length cannot pass for a torn write and swallow the records after it.
 //! Scanning a log stops at the first bad frame: if no valid frame follows it, it is a torn
 //! tail (a write cut short by a crash), to be truncated; if a valid frame follows, the log
@@ -21,12 +24,27 @@ pub const HEADER_LEN: usize = 12;
 /// Largest payload accepted when reading (a request body is at most 16 MiB).
 pub const PAYLOAD_MAX: usize = 256 << 20;
 
+/// The length bit that marks an [`Entry`] with `tseq` and `ts`.
+const NUMBERED: u32 = 1 << 31;
+
 /// One committed change with its place in the shard's sequence.
 #[derive(Debug, Clone, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Entry {
     /// The shard's commit sequence number, from 1, strictly increasing.
     pub seq: u64,
     pub change: Change,
+    /// The tenant's sequence number after this commit (it numbers each document the commit
+    /// writes); 0 for a change that writes none, and in records written before it existed.
+    pub tseq: u64,
+    /// When it was committed, ms since the epoch (0 in records written before it existed).
+    pub ts: u64,
+}
+
+/// A record as logged before entries were numbered per tenant.
+#[derive(Debug, Clone, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+struct EntryV1 {
+    seq: u64,
+    change: Change,
 }
 
 /// Appends the frame of `entry` to `out`.
@@ -36,7 +54,7 @@ pub fn encode(entry: &Entry, out: &mut Vec<u8>) {
         // Serialising plain owned data into memory cannot fail short of allocation failure.
         Err(e) => panic!("archiving a log entry failed: {e}"),
     };
-    let len = (payload.len() as u32).to_le_bytes();
+    let len = (payload.len() as u32 | NUMBERED).to_le_bytes();
     let crc = crc32c::crc32c(&payload).to_le_bytes();
     let mut head8 = [0u8; 8];
     head8[..4].copy_from_slice(&len);
@@ -52,27 +70,38 @@ fn u32_at(buf: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b)
 }
 
-/// The payload range of a well-formed frame at `pos`, if there is one.
-fn frame_at(buf: &[u8], pos: usize) -> Option<std::ops::Range<usize>> {
+/// The payload range of a well-formed frame at `pos`, and whether it is numbered.
+fn frame_at(buf: &[u8], pos: usize) -> Option<(std::ops::Range<usize>, bool)> {
     if buf.len() - pos < HEADER_LEN {
         return None;
     }
     if crc32c::crc32c(&buf[pos..pos + 8]) != u32_at(buf, pos + 8) {
         return None;
     }
-    let len = u32_at(buf, pos) as usize;
+    let word = u32_at(buf, pos);
+    let len = (word & !NUMBERED) as usize;
     let start = pos + HEADER_LEN;
     if len > PAYLOAD_MAX || buf.len() - start < len {
         return None;
     }
-    (crc32c::crc32c(&buf[start..start + len]) == u32_at(buf, pos + 4)).then_some(start..start + len)
+    let good = crc32c::crc32c(&buf[start..start + len]) == u32_at(buf, pos + 4);
+    good.then_some((start..start + len, word & NUMBERED != 0))
 }
 
 /// Decodes a payload whose checksum matched.
-fn decode(payload: &[u8]) -> Option<Entry> {
+fn decode(payload: &[u8], numbered: bool) -> Option<Entry> {
     let mut aligned: AlignedVec<16> = AlignedVec::with_capacity(payload.len());
     aligned.extend_from_slice(payload);
-    rkyv::from_bytes::<Entry, rancor::Error>(&aligned).ok()
+    if numbered {
+        return rkyv::from_bytes::<Entry, rancor::Error>(&aligned).ok();
+    }
+    let old = rkyv::from_bytes::<EntryV1, rancor::Error>(&aligned).ok()?;
+    Some(Entry {
+        seq: old.seq,
+        change: old.change,
+        tseq: 0,
+        ts: 0,
+    })
 }
 
 /// How a scanned log ends.
@@ -100,7 +129,8 @@ pub fn scan(buf: &[u8]) -> Scan {
     let mut entries = Vec::new();
     let mut pos = 0;
     while pos < buf.len() {
-        let entry = frame_at(buf, pos).and_then(|r| decode(&buf[r.clone()]).map(|e| (e, r.end)));
+        let entry = frame_at(buf, pos)
+            .and_then(|(r, numbered)| decode(&buf[r.clone()], numbered).map(|e| (e, r.end)));
         match entry {
             Some((e, end)) => {
                 entries.push(e);
@@ -139,6 +169,8 @@ mod tests {
     fn entry(seq: u64) -> Entry {
         Entry {
             seq,
+            tseq: seq,
+            ts: 1_700_000_000_000 + seq,
             change: Change::Insert {
                 tenant: "t".into(),
                 table: "m".into(),
@@ -226,6 +258,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn records_logged_before_tenant_numbering_still_replay() {
+        let mut buf = Vec::new();
+        for seq in 1..=2u64 {
+            let old = EntryV1 {
+                seq,
+                change: entry(seq).change,
+            };
+            let payload = rkyv::to_bytes::<rancor::Error>(&old).expect("archive");
+            let len = (payload.len() as u32).to_le_bytes();
+            let crc = crc32c::crc32c(&payload).to_le_bytes();
+            let head8 = [len, crc].concat();
+            buf.extend_from_slice(&head8);
+            buf.extend_from_slice(&crc32c::crc32c(&head8).to_le_bytes());
+            buf.extend_from_slice(&payload);
+        }
+        encode(&entry(3), &mut buf);
+        let s = scan(&buf);
+        assert_eq!(s.tail, Tail::Clean);
+        let got: Vec<(u64, u64, u64)> = s.entries.iter().map(|e| (e.seq, e.tseq, e.ts)).collect();
+        assert_eq!(got, vec![(1, 0, 0), (2, 0, 0), (3, 3, 1_700_000_000_003)]);
     }
 
     #[test]

@@ -10,16 +10,17 @@
 //! what it skipped, and moves the old files aside (see [`Run::settle`]).
 
 use super::disk::Disk;
+use super::feed;
 use super::files::{segment_name, segments, snapshot_name, snapshots};
 use super::manifest::{self, Manifest, Segment};
 use super::record::{scan, Tail};
 use super::snapshot::load;
+use crate::changes::{Feed, Options as FeedOptions};
 use crate::store::Store;
 use std::io;
 use std::path::{Path, PathBuf};
 
 /// What a shard starts from.
-#[derive(Debug, Default)]
 pub struct Recovered {
     pub store: Store,
     /// The last sequence number applied.
@@ -29,13 +30,37 @@ pub struct Recovered {
     pub dropped_bytes: u64,
     /// What the directory holds now; the log writer goes on appending to its last segment.
     pub manifest: Manifest,
+    /// The change feed: its segments, and the records recovery wrote again.
+    pub feed: Feed,
+}
+
+impl Default for Recovered {
+    /// Nothing recovered, with the feed's default options.
+    fn default() -> Recovered {
+        Recovered::empty(FeedOptions::default())
+    }
+}
+
+impl Recovered {
+    fn empty(feed: FeedOptions) -> Recovered {
+        Recovered {
+            store: Store::default(),
+            seq: 0,
+            replayed: 0,
+            dropped_bytes: 0,
+            manifest: Manifest::default(),
+            feed: Feed::new(feed, Default::default()),
+        }
+    }
 }
 
 /// How recovery treats damage.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Options {
     /// Go on past missing or damaged files, keeping what remains (`--accept-data-loss`).
     pub accept_data_loss: bool,
+    /// The change feed's options (retention 0: no feed).
+    pub feed: FeedOptions,
 }
 
 /// One shard's recovery in progress.
@@ -46,11 +71,17 @@ struct Run<'a> {
     rec: Recovered,
     /// Something was skipped under `--accept-data-loss`.
     lost: bool,
+    /// Records after this one are written to the feed again (it lost them in a crash).
+    feed_last: Option<u64>,
 }
 
 /// Rebuilds one shard's state from `dir`, refusing on damage.
 pub fn recover(disk: &dyn Disk, dir: &Path) -> io::Result<Recovered> {
-    recover_with(disk, dir, Options::default())
+    let opts = Options {
+        accept_data_loss: false,
+        feed: FeedOptions::default(),
+    };
+    recover_with(disk, dir, opts)
 }
 
 /// Rebuilds one shard's state from `dir`.
@@ -61,12 +92,21 @@ pub fn recover_with(disk: &dyn Disk, dir: &Path, opts: Options) -> io::Result<Re
             let _ = disk.remove(&dir.join(name));
         }
     }
+    let feed_dir = feed::dir_of(dir);
+    let mut found = if opts.feed.retention_ms > 0 {
+        feed::find(disk, &feed_dir)?
+    } else {
+        feed::Found::default()
+    };
+    let mut rec = Recovered::empty(opts.feed);
+    rec.feed = Feed::new(opts.feed, std::mem::take(&mut found.segments));
     let mut run = Run {
         disk,
         dir,
         opts,
-        rec: Recovered::default(),
+        rec,
         lost: false,
+        feed_last: found.last,
     };
     let manifest = run.manifest()?;
     run.load_snapshot(manifest.snapshot)?;
@@ -98,7 +138,15 @@ pub fn recover_with(disk: &dyn Disk, dir: &Path, opts: Options) -> io::Result<Re
     if run.lost {
         run.settle()?;
     }
-    Ok(run.rec)
+    let mut rec = run.rec;
+    if found.last.is_some_and(|f| f > rec.seq) {
+        // The feed got records whose log records a crash took before they were synced.
+        found.segments = rec.feed.into_segments();
+        feed::cut_after(disk, &feed_dir, &mut found, rec.seq)?;
+        rec.feed = Feed::new(opts.feed, found.segments);
+    }
+    rec.feed.ensure_open(rec.seq + 1);
+    Ok(rec)
 }
 
 fn after(seq: Option<u64>) -> String {
@@ -240,7 +288,15 @@ impl Run<'_> {
                     e.seq - 1
                 ))?;
             }
-            self.rec.store.apply(e.change);
+            let rewrite = e.tseq > 0 && self.feed_last.is_some_and(|f| e.seq > f);
+            let rec = &mut self.rec;
+            if rewrite {
+                rec.feed.before(&rec.store, &e.change);
+            }
+            rec.store.apply_logged(e.change, e.seq, e.tseq);
+            if rewrite {
+                rec.feed.after(&rec.store, e.seq, e.tseq, e.ts);
+            }
             self.rec.seq = e.seq;
             self.rec.replayed += 1;
         }
@@ -443,11 +499,13 @@ fn rehome_all(
     std::fs::remove_dir_all(&old)?;
     Ok(stores
         .into_iter()
-        .map(|store| Recovered {
-            store,
-            seq,
-            manifest: manifest.clone(),
-            ..Recovered::default()
+        .map(|store| {
+            let mut r = Recovered::empty(opts.feed);
+            r.store = store;
+            r.seq = seq;
+            r.manifest = manifest.clone();
+            r.feed.ensure_open(seq + 1);
+            r
         })
         .collect())
 }

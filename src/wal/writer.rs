@@ -12,11 +12,15 @@
 //! and the writes in the failing batch answer `503` when their wait times out; reads go on.
 
 use super::disk::{Disk, LogFile};
+use super::feed::FeedFile;
 use super::files::segment_name;
 use super::manifest::{Manifest, Segment};
 use super::record::{encode, Entry};
+use crate::changes::feed::Batch as FeedBatch;
+use crate::changes::Feed;
 use crate::store::Change;
 use atomic_waker::AtomicWaker;
+use futures_channel::oneshot;
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
@@ -79,8 +83,18 @@ impl Shared {
 
 /// Messages to a writer thread, handled in order.
 pub enum WriterMsg {
-    /// Frames of records up to `last_seq`.
-    Batch { data: Vec<u8>, last_seq: u64 },
+    /// Frames of records up to `last_seq`, and the change-feed records they made.
+    Batch {
+        data: Vec<u8>,
+        last_seq: u64,
+        feed: Option<FeedBatch>,
+    },
+    /// Sync the change feed's open segment (before log segments a snapshot covers go).
+    SyncFeed {
+        ack: oneshot::Sender<io::Result<()>>,
+    },
+    /// Remove these change-feed segments (retention let them go).
+    DropFeed { firsts: Vec<u64> },
     /// Close the segment and start `wal-<first_seq>.log`.
     Rotate { first_seq: u64 },
     /// Sync and stop; answer on `ack`.
@@ -95,6 +109,8 @@ struct Writer {
     /// Bytes of the segment known to be good.
     len: u64,
     shared: Arc<Shared>,
+    /// The change feed's open segment, when the feed is on.
+    feed: Option<FeedFile>,
 }
 
 fn backoff(attempt: u32) -> Duration {
@@ -166,9 +182,65 @@ impl Writer {
         }
     }
 
+    /// Runs `op` until it succeeds, backing off and reporting while it fails; `false` if
+    /// the shard went away meanwhile. `undo` runs after each failure.
+    fn retry(
+        &mut self,
+        mut op: impl FnMut(&mut Writer) -> io::Result<()>,
+        mut undo: impl FnMut(&mut Writer),
+    ) -> bool {
+        let mut attempt = 0;
+        while let Err(e) = op(self) {
+            if Arc::strong_count(&self.shared) == 1 {
+                return false;
+            }
+            self.report(&e, attempt);
+            undo(self);
+            std::thread::sleep(backoff(attempt));
+            attempt += 1;
+        }
+        true
+    }
+
+    /// Writes the change-feed records of a batch whose log records are durable.
+    fn write_feed(&mut self, batches: &mut Vec<FeedBatch>) -> bool {
+        for b in batches.drain(..) {
+            if let Some((first, idx)) = &b.rotate {
+                let rotate = |w: &mut Writer| {
+                    let disk = w.disk.clone();
+                    w.feed_mut().rotate(&*disk, *first, idx)
+                };
+                if !self.retry(rotate, |_| {}) {
+                    return false;
+                }
+            }
+            let ok = self.retry(
+                |w| w.feed_mut().append(&b.bytes),
+                |w| w.feed_mut().cut_back(),
+            );
+            if !ok {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn feed_mut(&mut self) -> &mut FeedFile {
+        self.feed
+            .as_mut()
+            .expect("feed batches come only when the feed is on")
+    }
+
+    /// Says `last_seq` is durable.
+    fn publish(&self, last_seq: u64) {
+        self.shared.durable_seq.store(last_seq, Ordering::Release);
+        self.set_failing(false);
+        self.shared.waker.wake();
+    }
+
     /// Appends and syncs `data` until it succeeds.
     /// Returns `false` if the shard went away while the disk was failing.
-    fn write_durably(&mut self, data: &[u8], last_seq: u64) -> bool {
+    fn write_durably(&mut self, data: &[u8]) -> bool {
         let mut attempt = 0;
         loop {
             let fsync = self.fsync;
@@ -202,15 +274,13 @@ impl Writer {
             );
         }
         self.len += data.len() as u64;
-        self.shared.durable_seq.store(last_seq, Ordering::Release);
-        self.set_failing(false);
-        self.shared.waker.wake();
         true
     }
 
     fn run(mut self, rx: mpsc::Receiver<WriterMsg>) {
         let mut pending: Option<WriterMsg> = None;
         let mut batch = Vec::new();
+        let mut feeds = Vec::new();
         loop {
             let msg = match pending.take() {
                 Some(m) => m,
@@ -220,14 +290,24 @@ impl Writer {
                 },
             };
             match msg {
-                WriterMsg::Batch { data, mut last_seq } => {
+                WriterMsg::Batch {
+                    data,
+                    mut last_seq,
+                    feed,
+                } => {
                     // Batches queued behind this one share its sync.
                     batch.clear();
                     batch.extend_from_slice(&data);
+                    feeds.extend(feed);
                     while let Ok(next) = rx.try_recv() {
                         match next {
-                            WriterMsg::Batch { data, last_seq: s } => {
+                            WriterMsg::Batch {
+                                data,
+                                last_seq: s,
+                                feed,
+                            } => {
                                 batch.extend_from_slice(&data);
+                                feeds.extend(feed);
                                 last_seq = s;
                             }
                             other => {
@@ -237,10 +317,23 @@ impl Writer {
                         }
                     }
                     let data = std::mem::take(&mut batch);
-                    if !self.write_durably(&data, last_seq) {
+                    if !self.write_durably(&data) || !self.write_feed(&mut feeds) {
                         return;
                     }
+                    self.publish(last_seq);
                     batch = data;
+                }
+                WriterMsg::SyncFeed { ack } => {
+                    let synced = match &mut self.feed {
+                        Some(f) => f.sync(),
+                        None => Ok(()),
+                    };
+                    let _ = ack.send(synced);
+                }
+                WriterMsg::DropFeed { firsts } => {
+                    if let Some(f) = &self.feed {
+                        f.drop_segments(&*self.disk, &firsts);
+                    }
                 }
                 WriterMsg::Rotate { first_seq } => {
                     if !self.open_segment(first_seq) {
@@ -249,6 +342,9 @@ impl Writer {
                 }
                 WriterMsg::Stop { ack } => {
                     // A clean stop: the open segment is known to hold everything durable.
+                    if let Some(f) = &mut self.feed {
+                        let _ = f.sync();
+                    }
                     if self.file.sync().is_ok() {
                         let durable = self.shared.durable_seq.load(Ordering::Acquire);
                         let _ = self.shared.update_manifest(&*self.disk, &self.dir, |m| {
@@ -275,6 +371,7 @@ pub fn spawn_writer(
     mut manifest: Manifest,
     fsync: bool,
     shared: Arc<Shared>,
+    feed: Option<FeedFile>,
 ) -> io::Result<mpsc::Sender<WriterMsg>> {
     // A segment that starts past the next record can only be an empty one a crash left
     // right after a rotation; its records never came. Start the next one in its place.
@@ -326,6 +423,7 @@ pub fn spawn_writer(
         file,
         len,
         shared,
+        feed,
     };
     std::thread::Builder::new()
         .name("nimbus-log".into())
@@ -351,12 +449,15 @@ pub struct Log {
     /// While a backup copies this shard: every frame appended since it began.
     pub tap: Option<Vec<u8>>,
     waiters: Vec<(u64, Waker)>,
+    /// The change feed: its records go to the writer with the log records they come from.
+    pub feed: Feed,
 }
 
 impl Log {
-    /// A log whose last durable record is `seq`.
-    pub fn new(tx: mpsc::Sender<WriterMsg>, shared: Arc<Shared>, seq: u64) -> Log {
+    /// A log whose last durable record is `seq`, and its change feed.
+    pub fn new(tx: mpsc::Sender<WriterMsg>, shared: Arc<Shared>, seq: u64, feed: Feed) -> Log {
         Log {
+            feed,
             tx,
             shared,
             buf: Vec::with_capacity(64 * 1024),
@@ -385,12 +486,15 @@ impl Log {
         self.shared.failing.load(Ordering::Acquire)
     }
 
-    /// Records `change` under the next sequence number; gives the change back to be applied.
-    pub fn append(&mut self, change: Change) -> (u64, Change) {
+    /// Records `change` under the next sequence number, with the tenant's sequence number
+    /// `tseq` after it and its time `ts`; gives the change back to be applied.
+    pub fn append(&mut self, change: Change, tseq: u64, ts: u64) -> (u64, Change) {
         self.seq += 1;
         let entry = Entry {
             seq: self.seq,
             change,
+            tseq,
+            ts,
         };
         let before = self.buf.len();
         encode(&entry, &mut self.buf);
@@ -407,7 +511,7 @@ impl Log {
     /// Hands the pending records to the writer if it is idle (else they wait for the next
     /// round, and share its sync).
     pub fn kick(&mut self) {
-        if !self.buf.is_empty() && self.handed <= self.durable() {
+        if (!self.buf.is_empty() || self.feed.has_pending()) && self.handed <= self.durable() {
             self.hand_off();
         }
     }
@@ -418,6 +522,7 @@ impl Log {
         let _ = self.tx.send(WriterMsg::Batch {
             data,
             last_seq: self.seq,
+            feed: self.feed.take_batch(self.seq),
         });
         self.handed = self.seq;
     }
@@ -443,6 +548,7 @@ impl Log {
     /// Wakes everyone whose record is now durable, then hands off what has accumulated.
     pub fn progress(&mut self) {
         let durable = self.durable();
+        self.feed.progress(durable);
         self.waiters.retain(|(seq, w)| {
             if *seq <= durable {
                 w.wake_by_ref();

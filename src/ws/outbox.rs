@@ -385,6 +385,7 @@ mod tests {
             error: None,
             at: std::time::Instant::now(),
             version,
+            seq: version,
         })
     }
 
@@ -427,6 +428,7 @@ mod tests {
             Arc::new(Delivery {
                 data: vec![b'x'; 400].into(),
                 version: v,
+                seq: v,
                 error: None,
                 at: std::time::Instant::now(),
             })

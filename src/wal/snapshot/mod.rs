@@ -9,19 +9,21 @@
 //! the state after all of them (inserts and patches set values, deletes remove, and each
 //! record carries its own id and time). The property test in this module checks it.
 //!
-//! File layout: `NIMBSNP3`, payload length (u64 LE), crc32c of the payload (u32 LE), 4 bytes
-//! of padding, then the archived [`Snapshot`]. Version 2 files (before tenant keys) load
-//! too: they are version 3 without the keys.
+//! File layout: `NIMBSNP4`, payload length (u64 LE), crc32c of the payload (u32 LE), 4 bytes
+//! of padding, then the archived [`Snapshot`]. Older versions load too: version 3 has no
+//! tenant sequence numbers or topics (they start at 0 and none), version 2 not even keys.
 
 use super::files::{segments, snapshot_name, snapshots};
 use crate::ids::DocId;
-use crate::store::{Cron, Doc, Job, JobResult, Key, Store, TableSchema, Tenant};
+use crate::store::{Cron, Doc, Job, JobResult, Key, Store, TableSchema, Tenant, TopicDef};
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use std::collections::BTreeMap;
 
-/// Version 3 adds tenant keys; each document is kept as its JSON text since version 2.
-const MAGIC: &[u8; 8] = b"NIMBSNP3";
+/// Version 4 adds each tenant's sequence number, epoch and topics; version 3 added tenant
+/// keys; each document is kept as its JSON text since version 2.
+const MAGIC: &[u8; 8] = b"NIMBSNP4";
+const MAGIC_V3: &[u8; 8] = b"NIMBSNP3";
 const MAGIC_V2: &[u8; 8] = b"NIMBSNP2";
 const HEADER_LEN: usize = 24;
 
@@ -61,6 +63,25 @@ pub struct Snapshot {
     pub tenants: Vec<TenantSnap>,
     /// Every tenant's keys: (tenant, key).
     pub keys: Vec<(String, Key)>,
+    /// Every tenant's change-feed state.
+    pub feeds: Vec<FeedSnap>,
+}
+
+/// A tenant's sequence number, epoch and topics (see `store::Tenant`).
+#[derive(Debug, Clone, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct FeedSnap {
+    pub tenant: String,
+    pub seq: u64,
+    pub epoch: u64,
+    pub topics: Vec<TopicDef>,
+}
+
+/// A version 3 snapshot: the same tenants and keys, no feed state.
+#[derive(Debug, Clone, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+struct SnapshotV3 {
+    seq: u64,
+    tenants: Vec<TenantSnap>,
+    keys: Vec<(String, Key)>,
 }
 
 /// A version 2 snapshot: the same tenants, no keys.
@@ -92,8 +113,9 @@ pub fn encode(snapshot: &Snapshot) -> Vec<u8> {
 /// snapshot is made on the way, so recovering a large store peaks at the file plus the
 /// store rather than twice that.
 pub fn load(bytes: &[u8]) -> Result<(u64, Store), String> {
-    let v2 = bytes.len() >= 8 && &bytes[..8] == MAGIC_V2;
-    if bytes.len() < HEADER_LEN || (&bytes[..8] != MAGIC && !v2) {
+    let magic = bytes.get(..8).unwrap_or_default();
+    let (v2, v3) = (magic == MAGIC_V2, magic == MAGIC_V3);
+    if bytes.len() < HEADER_LEN || (magic != MAGIC && !v2 && !v3) {
         return Err("not a snapshot file".into());
     }
     let mut len8 = [0u8; 8];
@@ -119,15 +141,41 @@ pub fn load(bytes: &[u8]) -> Result<(u64, Store), String> {
         load_tenants(&snap.tenants, &mut store)?;
         return Ok((snap.seq.to_native(), store));
     }
+    if v3 {
+        let snap = rkyv::access::<ArchivedSnapshotV3, rancor::Error>(&aligned).map_err(bad)?;
+        load_tenants(&snap.tenants, &mut store)?;
+        load_keys(&snap.keys, &mut store)?;
+        return Ok((snap.seq.to_native(), store));
+    }
     let snap = rkyv::access::<ArchivedSnapshot, rancor::Error>(&aligned).map_err(bad)?;
     load_tenants(&snap.tenants, &mut store)?;
-    let keys: Vec<(String, Key)> = rkyv::deserialize(&snap.keys).map_err(bad)?;
+    load_keys(&snap.keys, &mut store)?;
+    let feeds: Vec<FeedSnap> = rkyv::deserialize(&snap.feeds).map_err(bad)?;
+    for f in feeds {
+        if let Ok(t) = store.tenant_mut(&f.tenant) {
+            t.seq = f.seq;
+            t.epoch = f.epoch;
+            t.topics = f
+                .topics
+                .iter()
+                .map(|d| (d.name.clone(), d.topic()))
+                .collect();
+        }
+    }
+    Ok((snap.seq.to_native(), store))
+}
+
+fn load_keys(
+    archived: &rkyv::Archived<Vec<(String, Key)>>,
+    store: &mut Store,
+) -> Result<(), String> {
+    let keys: Vec<(String, Key)> = rkyv::deserialize(archived).map_err(bad)?;
     for (tenant, key) in keys {
         if let Ok(t) = store.tenant_mut(&tenant) {
             t.keys.insert(key.id, key);
         }
     }
-    Ok((snap.seq.to_native(), store))
+    Ok(())
 }
 
 fn bad(e: rancor::Error) -> String {
@@ -187,8 +235,7 @@ impl Copier {
         Copier {
             snapshot: Snapshot {
                 seq,
-                tenants: Vec::new(),
-                keys: Vec::new(),
+                ..Snapshot::default()
             },
             todo,
             tables: Vec::new(),
@@ -260,6 +307,16 @@ impl Copier {
             names.sort_unstable_by(|a, b| b.cmp(a));
             let keys = tenant.keys.values().map(|k| (id.clone(), k.clone()));
             self.snapshot.keys.extend(keys);
+            self.snapshot.feeds.push(FeedSnap {
+                tenant: id.clone(),
+                seq: tenant.seq,
+                epoch: tenant.epoch,
+                topics: tenant
+                    .topics
+                    .iter()
+                    .map(|(n, t)| TopicDef::of(n, t))
+                    .collect(),
+            });
             self.snapshot.tenants.push(TenantSnap {
                 id,
                 id_last: tenant.ids.last(),
@@ -392,6 +449,7 @@ pub fn fingerprint(store: &Store) -> BTreeMap<String, String> {
         for k in t.keys.values() {
             text += &format!("key {k:?};");
         }
+        text += &format!("seq {} epoch {} topics {:?};", t.seq, t.epoch, t.topics);
         let mut names: Vec<&Box<str>> = t.tables.keys().collect();
         names.sort();
         for name in names {
