@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Start(StartArgs),
+    Start(Box<StartArgs>),
     /// Send an app directory to a running server (deploy admin API).
     Deploy(DeployArgs),
     /// Write an online backup of a running server (an archive; see `nimbus restore`).
@@ -230,7 +230,7 @@ fn deploy(args: DeployArgs) -> i32 {
 
 fn main() {
     let args = match Cli::parse().command {
-        Command::Start(args) => args,
+        Command::Start(args) => *args,
         Command::Deploy(args) => std::process::exit(deploy(args)),
         Command::Backup(args) => std::process::exit(backup(args)),
         Command::Restore(args) => std::process::exit(restore(args)),
