@@ -58,6 +58,8 @@ fn main() {
         &Entry {
             seq,
             change: create.clone(),
+            tseq: 0,
+            ts: 1_790_000_000_000,
         },
         &mut log,
     );
@@ -76,6 +78,8 @@ fn main() {
             &Entry {
                 seq,
                 change: change.clone(),
+                tseq: i + 1,
+                ts: id.millis(),
             },
             &mut log,
         );
