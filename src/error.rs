@@ -47,6 +47,9 @@ pub enum Error {
     /// may take (a bound that protects the other tenants of the shard); `remedy` says how
     /// to ask instead (an index to declare, a limit, pagination).
     LimitExceeded { what: String, remedy: String },
+    /// `410 op.cursor_expired`: a change-feed position older than what is retained (or
+    /// ahead of the tenant, whose history was reset).
+    CursorExpired(String),
 }
 
 impl Error {
@@ -61,6 +64,7 @@ impl Error {
             Error::TenantNotFound(_) | Error::NotFound(_) => 404,
             Error::MethodNotAllowed { .. } => 405,
             Error::Conflict(_) => 409,
+            Error::CursorExpired(_) => 410,
             Error::PayloadTooLarge { .. } => 413,
             Error::Unavailable(_) => 503,
             Error::Internal(_) => 500,
@@ -85,6 +89,7 @@ impl Error {
             Error::Internal(_) => "service.internal",
             Error::Protocol { code, .. } => code,
             Error::LimitExceeded { .. } => "op.limit_exceeded",
+            Error::CursorExpired(_) => "op.cursor_expired",
         }
     }
 
@@ -106,6 +111,7 @@ impl Error {
         match self {
             Error::InvalidInput(m) | Error::BadFraming(m) | Error::Conflict(m) => m.clone(),
             Error::NotFound(m) | Error::Forbidden(m) | Error::Unavailable(m) => m.clone(),
+            Error::CursorExpired(m) => m.clone(),
             Error::HeadTooLarge { size_max } => {
                 format!("request head is larger than {size_max} bytes")
             }
@@ -186,6 +192,10 @@ impl Error {
                 "Send the admin token as `Authorization: Bearer <token>` or `X-Nimbus-Admin-Token`: it is the `token` in <data-dir>/auth/token (the server names the file when it starts), which clients such as `nimbus deploy` read as NIMBUS_TOKEN.",
             ),
             Error::Unavailable(_) => ("retry", "Retry the request after a short delay."),
+            Error::CursorExpired(_) => (
+                "fix_request",
+                "Read the current state again (an export or a query), then follow the changes from the `seq` it was read at (or from `after=0`, the oldest change retained).",
+            ),
             Error::Internal(_) => {
                 ("contact_operator", "Report the requestId to the server's operator.")
             }

@@ -128,6 +128,7 @@ async fn shard_main(shard: Rc<Shard>, listener: TcpListener, ready: Ready) -> io
     monoio::spawn(shard.clone().serve_log());
     monoio::spawn(shard.clone().serve_timers());
     monoio::spawn(shard.clone().serve_background());
+    monoio::spawn(shard.clone().serve_feed_retention());
     monoio::spawn(shard.clone().serve_key_expiry());
     loop {
         match listener.accept().await {

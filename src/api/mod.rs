@@ -9,6 +9,7 @@
 //! A new family adds a file here, a variant of [`Family`], its routes in
 //! [`decode`] and its arm in [`execute`].
 
+pub mod changes;
 mod documents;
 mod import;
 mod input;
@@ -114,6 +115,10 @@ pub enum Request {
     Backup,
     /// `GET /api/tenants/{t}/export`: the owner's pages, streamed.
     Export { tenant: String },
+    /// `GET /api/tenants/{t}/changes`: a page of the feed, maybe after a wait.
+    Changes(changes::Read),
+    /// `GET /api/tenants/{t}/events`: the feed as Server-Sent Events.
+    Events(changes::Read),
     /// `GET /api/sessions/{id}` (or `.../close` with `close`): asked of every shard.
     SessionById { id: String, close: bool },
     /// A request for the process supervisor, once the tenant is known to exist.
@@ -189,6 +194,7 @@ pub fn decode(input: Input<'_, '_>) -> Result<Request> {
         Route::Export(t) => Ok(Request::Export {
             tenant: input::tenant(t)?,
         }),
+        Route::Changes(_) | Route::Events(_) => changes::decode(input),
         Route::Ws | Route::Deploy => Err(input.not_allowed()),
     }
 }
@@ -231,6 +237,7 @@ pub fn need(route: Route<'_>, method: Method) -> Option<Scope> {
         | Route::Metrics => return None,
         Route::Health | Route::Ws => Scope::Functions,
         Route::Query(_) | Route::QueryPaginated(_) => Scope::Read,
+        Route::Changes(_) | Route::Events(_) => Scope::Read,
         Route::Schemas(_) | Route::Schema(..) if !reads => Scope::Admin,
         Route::Keys(_) | Route::Key(..) | Route::Export(_) => Scope::Admin,
         Route::Sessions

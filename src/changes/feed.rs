@@ -41,7 +41,9 @@ struct Loc {
 struct TenantTail {
     epoch: u64,
     locs: VecDeque<Loc>,
-    waiters: Vec<Waker>,
+    /// (token, the log record of its newest record when the reader began to wait, waker)
+    /// of each reader waiting.
+    waiters: Vec<(u64, u64, Waker)>,
 }
 
 /// Records handed to the writer together, kept in memory until evicted.
@@ -107,6 +109,7 @@ pub struct Feed {
     segments: VecDeque<SegMeta>,
     /// Tenants with someone waiting.
     watched: Vec<Box<str>>,
+    next_token: u64,
 }
 
 impl Feed {
@@ -125,6 +128,7 @@ impl Feed {
             tails: Map::default(),
             segments,
             watched: Vec::new(),
+            next_token: 0,
         }
     }
 
@@ -319,17 +323,26 @@ impl Feed {
     pub fn progress(&mut self, durable: u64) {
         let mut n = 0;
         while n < self.watched.len() {
-            let ready = self
-                .tails
-                .get_mut(&self.watched[n])
-                .filter(|t| t.locs.back().is_some_and(|l| l.seq <= durable));
-            match ready {
-                Some(t) => {
-                    t.waiters.drain(..).for_each(Waker::wake);
-                    self.watched.swap_remove(n);
+            if let Some(t) = self.tails.get_mut(&self.watched[n]) {
+                let newest = t
+                    .locs
+                    .iter()
+                    .rev()
+                    .find(|l| l.seq <= durable)
+                    .map_or(0, |l| l.seq);
+                t.waiters.retain(|(_, seen, w)| {
+                    let wake = newest > *seen;
+                    if wake {
+                        w.wake_by_ref();
+                    }
+                    !wake
+                });
+                if !t.waiters.is_empty() {
+                    n += 1;
+                    continue;
                 }
-                None => n += 1,
             }
+            self.watched.swap_remove(n);
         }
         while self.mem_bytes > self.opts.memory_max
             && self.chunks.front().is_some_and(|c| c.last_seq <= durable)
@@ -359,8 +372,9 @@ impl Feed {
         }
     }
 
-    /// Registers a reader of `tenant` to be woken by its next durable record.
-    pub fn wait(&mut self, tenant: &str, epoch: u64, waker: &Waker) {
+    /// Registers a reader of `tenant` to be woken by its next durable record; the token
+    /// takes it back ([`Feed::unwait`]) when it stops waiting first.
+    pub fn wait(&mut self, tenant: &str, epoch: u64, durable: u64, waker: &Waker) -> u64 {
         let t = match self.tails.get_mut(tenant) {
             Some(t) => t,
             None => self
@@ -371,18 +385,34 @@ impl Feed {
                     ..TenantTail::default()
                 }),
         };
-        if !t.waiters.iter().any(|w| w.will_wake(waker)) {
-            t.waiters.push(waker.clone());
-        }
+        self.next_token += 1;
+        let seen = t
+            .locs
+            .iter()
+            .rev()
+            .find(|l| l.seq <= durable)
+            .map_or(0, |l| l.seq);
+        t.waiters.push((self.next_token, seen, waker.clone()));
         if !self.watched.iter().any(|w| &**w == tenant) {
             self.watched.push(tenant.into());
+        }
+        self.next_token
+    }
+
+    /// A reader stopped waiting (its time ran out, or it went away).
+    pub fn unwait(&mut self, tenant: &str, token: u64) {
+        if let Some(t) = self.tails.get_mut(tenant) {
+            t.waiters.retain(|(k, ..)| *k != token);
+            if t.locs.is_empty() && t.waiters.is_empty() {
+                self.tails.remove(tenant);
+            }
         }
     }
 
     /// The tenant was deleted: its memory goes, and its readers wake (to find it gone).
     pub fn drop_tenant(&mut self, tenant: &str) {
         if let Some(t) = self.tails.remove(tenant) {
-            t.waiters.into_iter().for_each(Waker::wake);
+            t.waiters.into_iter().for_each(|(.., w)| w.wake());
         }
         self.watched.retain(|w| &**w != tenant);
     }

@@ -80,8 +80,8 @@ pub struct Page {
     pub last: u64,
     /// More changes are there to read now.
     pub has_more: bool,
-    /// The sequence numbers of the changes in `body`, in order.
-    pub seqs: Vec<u64>,
+    /// Each change in `body`: its sequence number and byte range, in order.
+    pub spans: Vec<(u64, std::ops::Range<usize>)>,
     scanned: usize,
     render: Render,
 }
@@ -94,7 +94,7 @@ impl Page {
             count: 0,
             last: after,
             has_more: false,
-            seqs: Vec::new(),
+            spans: Vec::new(),
             scanned: 0,
             render,
         }
@@ -111,6 +111,7 @@ impl Page {
         if self.count > 0 {
             self.body.push(b',');
         }
+        let start = self.body.len();
         match self.render {
             Render::Change => self.body.extend_from_slice(r.json),
             Render::Message => {
@@ -120,7 +121,7 @@ impl Page {
                 self.body.extend_from_slice(&r.json[1..]);
             }
         }
-        self.seqs.push(r.place.tseq);
+        self.spans.push((r.place.tseq, start..self.body.len()));
         self.count += 1;
     }
 
@@ -139,8 +140,13 @@ impl Page {
             if self.count > 0 {
                 self.body.push(b',');
             }
+            let base = self.body.len();
             self.body.extend_from_slice(&later.body);
-            self.seqs.extend_from_slice(&later.seqs);
+            let moved = later
+                .spans
+                .into_iter()
+                .map(|(s, r)| (s, r.start + base..r.end + base));
+            self.spans.extend(moved);
         }
         self.count += later.count;
         self.scanned += later.scanned;

@@ -3,10 +3,13 @@
 //! [`crate::api`] and executed on the shard that owns the tenant.
 
 use super::access::{target_of, Who};
+use super::sse::Events;
 use super::stream::Stream;
 use super::ws::Upgrade;
 use super::Ask;
+use crate::api::changes::Read;
 use crate::api::{decode, Input, Request};
+use crate::changes::Render;
 use crate::error::{Error, Result};
 use crate::http::route::{path_of, query_param, route, Route};
 use crate::shard::{ConnKey, Shard};
@@ -79,6 +82,44 @@ pub async fn answer(
             let id = shard.export_id();
             let done = shard.export_page(&tenant, id, true, resp).await?;
             *stream_slot = Some(Stream::Export { tenant, id, done });
+            Ok(200)
+        }
+        Request::Changes(read) => {
+            if let Some(e) = ask.who.refuses_tenant(&read.tenant) {
+                return Err(e);
+            }
+            let page = shard.changes(read, Render::Change).await?;
+            resp.extend_from_slice(b"{\"changes\":[");
+            resp.extend_from_slice(&page.body);
+            resp.extend_from_slice(b"],\"last_seq\":");
+            crate::json::write_u64(resp, page.last);
+            resp.extend_from_slice(if page.has_more {
+                b",\"has_more\":true}"
+            } else {
+                b",\"has_more\":false}"
+            });
+            Ok(200)
+        }
+        Request::Events(mut read) => {
+            if let Some(e) = ask.who.refuses_tenant(&read.tenant) {
+                return Err(e);
+            }
+            if let Some(r) = &ask.head.last_event_id {
+                let text = String::from_utf8_lossy(&ask.head_bytes[r.clone()]);
+                read.after = crate::api::changes::position(&text)?;
+            }
+            // Refused now, with a status, rather than as a `reset` event after the head.
+            shard
+                .changes(
+                    Read {
+                        wait_ms: 0,
+                        limit: 1,
+                        ..read.clone()
+                    },
+                    Render::Change,
+                )
+                .await?;
+            *stream_slot = Some(Stream::Events(Box::new(Events::new(read))));
             Ok(200)
         }
         Request::Backup => {

@@ -8,6 +8,7 @@
 
 mod access;
 mod answer;
+mod sse;
 mod stream;
 mod ws;
 

@@ -1,10 +1,12 @@
-//! Answers sent while they are made: an export's pages and a backup's archive. The head
+//! Answers sent while they are made: an export's pages, a backup's archive, an event
+//! stream. The head
 //! goes out with `Transfer-Encoding: chunked` (to an HTTP/1.0 client: no length, and the
 //! connection closes at the end); then each piece the producer makes is one chunk.
 //!
 //! A failure after the head cannot change the status: the connection closes without the
 //! last chunk, so the client sees an incomplete answer (and an export, no `end` line).
 
+use super::sse::Events;
 use crate::error::Result;
 use crate::shard::{Backup, Shard};
 
@@ -15,6 +17,8 @@ pub enum Stream {
     Export { tenant: String, id: u64, done: bool },
     /// A backup, coordinated by this connection's shard.
     Backup(Box<Backup>),
+    /// Server-Sent Events of a tenant's changes.
+    Events(Box<Events>),
 }
 
 impl Stream {
@@ -27,6 +31,7 @@ impl Stream {
                 Ok(!*done)
             }
             Stream::Backup(b) => b.next(shard, out).await,
+            Stream::Events(e) => e.next(shard, out).await,
         }
     }
 
@@ -36,6 +41,7 @@ impl Stream {
         match self {
             Stream::Export { tenant, id, .. } => shard.export_end(&tenant, id),
             Stream::Backup(mut b) => b.release(shard).await,
+            Stream::Events(_) => {}
         }
     }
 }
@@ -63,6 +69,16 @@ impl Stream {
         match self {
             Stream::Export { .. } => "application/x-ndjson",
             Stream::Backup(_) => "application/x-tar",
+            Stream::Events(_) => "text/event-stream",
+        }
+    }
+
+    /// How long the client may take to accept a piece before it is cut off: an event
+    /// stream's reader has the WebSocket write timeout; a download, the idle timeout.
+    fn write_timeout(&self, shard: &Shard, idle: std::time::Duration) -> std::time::Duration {
+        match self {
+            Stream::Events(_) => std::time::Duration::from_millis(shard.config.ws_write_timeout_ms),
+            _ => idle,
         }
     }
 }
@@ -78,6 +94,7 @@ impl super::Conn {
         chunked: bool,
         idle: std::time::Duration,
     ) -> bool {
+        let idle = stream.write_timeout(shard, idle);
         loop {
             if !self.flush(socket, idle).await {
                 stream.abandon(shard).await;

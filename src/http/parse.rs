@@ -83,6 +83,8 @@ pub struct Head {
     pub origin: Option<Range<usize>>,
     /// `X-Tenant-Id`.
     pub tenant: Option<Range<usize>>,
+    /// `Last-Event-ID` (an SSE client resuming).
+    pub last_event_id: Option<Range<usize>>,
     /// `Upgrade: websocket` together with `Connection: upgrade`.
     pub upgrade_websocket: bool,
     /// `Sec-WebSocket-Key`.
@@ -184,6 +186,7 @@ pub fn parse_head(buf: &[u8], head_size_max: usize) -> Result<Option<Head>, Erro
         admin_token: None,
         origin: None,
         tenant: None,
+        last_event_id: None,
         upgrade_websocket: false,
         ws_key: None,
         ws_version_13: false,
@@ -286,6 +289,8 @@ fn access_header(head: &mut Head, buf: &[u8], name: &str, v: &[u8]) -> Result<()
         head.offers_nimbus_v2 |= has_token(v, "nimbus.v2");
     } else if is("x-tenant-id") {
         head.tenant = Some(range_of(buf, trim(v)));
+    } else if is("last-event-id") {
+        head.last_event_id = Some(range_of(buf, trim(v)));
     } else if is("expect") {
         head.expect_continue = trim(v).eq_ignore_ascii_case(b"100-continue");
     } else if is("authorization") {

@@ -47,11 +47,15 @@ pub enum Route<'a> {
     Export(&'a str),
     /// `POST /api/admin/backup`: the streamed archive of the whole server.
     Backup,
+    /// `GET /api/tenants/{t}/changes`: a page of the change feed.
+    Changes(&'a str),
+    /// `GET /api/tenants/{t}/events`: the change feed as Server-Sent Events.
+    Events(&'a str),
 }
 
 /// Every route's pattern, in [`Route::index`] order: the `route` label of the metrics.
 /// Placeholders are `:name` (not `{name}`: braces inside a label value trip some parsers).
-pub const ROUTE_PATTERNS: [&str; 33] = [
+pub const ROUTE_PATTERNS: [&str; 35] = [
     "/health",
     "/ws",
     "/api/admin/deploy",
@@ -85,6 +89,8 @@ pub const ROUTE_PATTERNS: [&str; 33] = [
     "/api/tenants/:tenant/import",
     "/api/tenants/:tenant/export",
     "/api/admin/backup",
+    "/api/tenants/:tenant/changes",
+    "/api/tenants/:tenant/events",
 ];
 
 impl<'a> Route<'a> {
@@ -124,6 +130,8 @@ impl<'a> Route<'a> {
             Route::Import(_) => 30,
             Route::Export(_) => 31,
             Route::Backup => 32,
+            Route::Changes(_) => 33,
+            Route::Events(_) => 34,
         }
     }
 
@@ -162,7 +170,9 @@ impl<'a> Route<'a> {
             | Route::Key(t, _)
             | Route::Usage(t)
             | Route::Import(t)
-            | Route::Export(t) => Some(t),
+            | Route::Export(t)
+            | Route::Changes(t)
+            | Route::Events(t) => Some(t),
         }
     }
 
@@ -194,7 +204,7 @@ impl<'a> Route<'a> {
             Route::Key(..) => "DELETE",
             Route::Metrics | Route::Usage(_) => "GET, HEAD",
             Route::Import(_) | Route::Backup => "POST",
-            Route::Export(_) => "GET",
+            Route::Export(_) | Route::Changes(_) | Route::Events(_) => "GET",
         }
     }
 }
@@ -299,6 +309,8 @@ pub fn route(path: &str) -> Option<Route<'_>> {
         [Some("usage"), None, ..] => Route::Usage(tenant),
         [Some("import"), None, ..] => Route::Import(tenant),
         [Some("export"), None, ..] => Route::Export(tenant),
+        [Some("changes"), None, ..] => Route::Changes(tenant),
+        [Some("events"), None, ..] => Route::Events(tenant),
         _ => return None,
     })
 }

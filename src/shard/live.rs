@@ -408,7 +408,8 @@ impl Shard {
             | ShardMsg::Export { .. }
             | ShardMsg::ExportEnd { .. }
             | ShardMsg::BackupClaim { .. }
-            | ShardMsg::BackupPart { .. } => {}
+            | ShardMsg::BackupPart { .. }
+            | ShardMsg::Changes { .. } => {}
         }
     }
 }

@@ -85,6 +85,21 @@ impl Shard {
                 None => YieldNow(false).await,
             }
         };
+        // The log records the snapshot covers go once it is written; recovery rebuilds lost
+        // feed records from them, so the feed must first hold everything through the end of
+        // the copy (a replay over the fuzzy snapshot before that point would read later state).
+        if let Err(e) = self.feed_settled().await {
+            let msg = format!(
+                "shard {}: snapshot put off: the change feed could not be synced: {e}",
+                self.id
+            );
+            crate::log::warn("snapshot", &msg, &[]);
+            self.state.borrow_mut().log.bytes_since_snapshot += rotated_bytes;
+            self.snapshot_retry_at
+                .set(Some(std::time::Instant::now() + SNAPSHOT_RETRY));
+            self.snapshotting.set(false);
+            return;
+        }
         let (tx, rx) = oneshot::channel();
         let (disk, dir, shared) = (
             self.wal.disk.clone(),
@@ -123,6 +138,34 @@ impl Shard {
         self.snapshotting.set(false);
     }
 }
+
+impl Shard {
+    /// Waits until the feed's records of every commit so far are written and synced.
+    async fn feed_settled(&self) -> Result<()> {
+        let end = self.state.borrow().log.seq();
+        self.durable(end).await?;
+        let synced = self.state.borrow().log.sync_feed();
+        synced
+            .await
+            .map_err(|_| Error::Internal("the log writer went away".into()))?
+            .map_err(|e| Error::Unavailable(e.to_string()))
+    }
+
+    /// Lets retention drop change-feed segments, every 10 s.
+    pub async fn serve_feed_retention(self: Rc<Self>) {
+        loop {
+            monoio::time::sleep(FEED_TRIM_EVERY).await;
+            let mut state = self.state.borrow_mut();
+            let gone = state.log.feed.trim(crate::clock::now_ms());
+            if !gone.is_empty() {
+                state.log.drop_feed(gone);
+            }
+        }
+    }
+}
+
+/// How often retention looks for change-feed segments to drop.
+const FEED_TRIM_EVERY: Duration = Duration::from_secs(10);
 
 /// Resolves when a record is durable.
 struct WaitDurable<'a> {

@@ -7,6 +7,7 @@
 //! spans an `.await`.
 
 mod backup;
+mod changes;
 mod drain;
 mod export;
 mod keys;
@@ -118,6 +119,12 @@ pub enum ShardMsg {
     /// This shard's part of a backup.
     BackupPart {
         reply: oneshot::Sender<Result<crate::backup::Part>>,
+    },
+    /// A page of the change feed of a tenant this shard owns.
+    Changes {
+        read: crate::api::changes::Read,
+        render: crate::changes::Render,
+        reply: oneshot::Sender<Result<crate::changes::Page>>,
     },
     /// A deploy request, for shard 0, which owns the active app.
     Deploy {
@@ -257,6 +264,8 @@ pub struct Shard {
     metrics: RefCell<crate::metrics::Counters>,
     /// A backup is running (kept on shard 0 only; see `shard::backup`).
     backup_held: Cell<bool>,
+    /// Reads of change-feed files in flight (see `shard::changes`).
+    feed_reads: Cell<u32>,
 }
 
 fn run_guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -318,6 +327,7 @@ impl Shard {
             keyed: RefCell::new(hashbrown::HashMap::new()),
             metrics: RefCell::new(metrics::counters()),
             backup_held: Cell::new(false),
+            feed_reads: Cell::new(0),
         }
     }
 
@@ -518,6 +528,16 @@ impl Shard {
                     let me = self.clone();
                     monoio::spawn(async move {
                         let _ = reply.send(me.backup_part_here().await);
+                    });
+                }
+                ShardMsg::Changes {
+                    read,
+                    render,
+                    reply,
+                } => {
+                    let me = self.clone();
+                    monoio::spawn(async move {
+                        let _ = reply.send(me.changes_here(read, render).await);
                     });
                 }
                 ShardMsg::ExportEnd { id } => {

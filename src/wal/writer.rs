@@ -540,6 +540,23 @@ impl Log {
         self.seq
     }
 
+    /// Asks the writer to sync the change feed's open segment (everything it has written);
+    /// the answer comes once it has. With no feed, it answers at once.
+    pub fn sync_feed(&self) -> oneshot::Receiver<io::Result<()>> {
+        let (ack, rx) = oneshot::channel();
+        if let Err(mpsc::SendError(WriterMsg::SyncFeed { ack })) =
+            self.tx.send(WriterMsg::SyncFeed { ack })
+        {
+            let _ = ack.send(Err(io::Error::other("the log writer has stopped")));
+        }
+        rx
+    }
+
+    /// Has the writer remove change-feed segments retention let go.
+    pub fn drop_feed(&self, firsts: Vec<u64>) {
+        let _ = self.tx.send(WriterMsg::DropFeed { firsts });
+    }
+
     /// Registers a waker for when `seq` is durable.
     pub fn wait_for(&mut self, seq: u64, waker: &Waker) {
         self.waiters.push((seq, waker.clone()));
