@@ -101,7 +101,7 @@ fn decide(
     } else if found == Some(Route::Deploy) {
         admit_deploy(shard, head, head_bytes).map(|()| Who::Admin)
     } else {
-        credential(shard, head, head_bytes, found == Some(Route::Ws), target)
+        credential(shard, head, head_bytes, by_query_allowed(found), target)
     };
     if let Some(o) = origin.filter(|_| !*cors) {
         match &who {
@@ -157,8 +157,14 @@ fn key_may(g: &Grant, found: Route<'_>, method: Method, what: impl Fn() -> Strin
     Ok(())
 }
 
-/// The credential: the admin token or a key, from a header or (on `/ws`, where browsers
-/// cannot set headers) the `token` query parameter.
+/// Whether a route takes its credential from the `token` query parameter too: the
+/// WebSocket and the event streams, which browsers open without headers of their own.
+fn by_query_allowed(found: Option<Route<'_>>) -> bool {
+    matches!(found, Some(Route::Ws | Route::Events(_)))
+}
+
+/// The credential: the admin token or a key, from a header or (where
+/// [`by_query_allowed`]) the `token` query parameter.
 fn credential(
     shard: &Shard,
     head: &Head,

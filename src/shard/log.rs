@@ -151,10 +151,13 @@ impl Shard {
             .map_err(|e| Error::Unavailable(e.to_string()))
     }
 
-    /// Lets retention drop change-feed segments, every 10 s.
+    /// Lets retention drop change-feed segments, every 10 s (more often for a retention
+    /// shorter than that).
     pub async fn serve_feed_retention(self: Rc<Self>) {
+        let every = Duration::from_millis(self.config.changes_retention_ms / 2)
+            .clamp(Duration::from_millis(100), FEED_TRIM_EVERY);
         loop {
-            monoio::time::sleep(FEED_TRIM_EVERY).await;
+            monoio::time::sleep(every).await;
             let mut state = self.state.borrow_mut();
             let gone = state.log.feed.trim(crate::clock::now_ms());
             if !gone.is_empty() {
