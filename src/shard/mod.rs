@@ -362,7 +362,9 @@ impl Shard {
             shared.clone(),
             feed_file,
         )?;
-        let log = Log::new(tx.clone(), shared.clone(), recovered.seq, feed);
+        let mut log = Log::new(tx.clone(), shared.clone(), recovered.seq, feed);
+        // Feed records recovery wrote again are readable once handed to the writer.
+        log.kick();
         let wal = Wal { disk, dir, shared };
         let seed = Seed {
             id,
