@@ -35,6 +35,8 @@ pub struct State {
     pub key_updates: Vec<Update>,
     /// Exports in progress on this shard's tenants, by id (see `store::export`).
     pub exports: Vec<(u64, View)>,
+    /// What each topic's consumer groups were handed and have not acked.
+    pub groups: crate::changes::groups::Groups,
 }
 
 impl State {
@@ -77,6 +79,7 @@ impl State {
         }
         if let Some(t) = deleted_tenant {
             self.log.feed.drop_tenant(&t);
+            self.groups.forget(&t, None);
             self.ended.extend(self.subs.drop_tenant(&t));
             self.sessions.drop_tenant(&t);
             self.deleted.push(t);

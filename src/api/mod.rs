@@ -19,6 +19,7 @@ mod schemas;
 mod services;
 mod sessions;
 mod tenants;
+pub mod topics;
 mod usage;
 
 pub use documents::Op as DocumentOp;
@@ -56,6 +57,7 @@ pub enum Family {
     Keys(KeyOp),
     Usage(usage::Op),
     Import(import::Op),
+    Topics(topics::Op),
 }
 
 macro_rules! family_from {
@@ -76,7 +78,8 @@ family_from!(
     Services(ServiceOp),
     Keys(KeyOp),
     Usage(usage::Op),
-    Import(import::Op)
+    Import(import::Op),
+    Topics(topics::Op)
 );
 
 impl Op {
@@ -119,6 +122,10 @@ pub enum Request {
     Changes(changes::Read),
     /// `GET /api/tenants/{t}/events`: the feed as Server-Sent Events.
     Events(changes::Read),
+    /// `POST /topics/consume`: run by the owner, which may wait.
+    Consume(topics::Consume),
+    /// `POST /topics/ack`.
+    Ack(topics::Ack),
     /// `GET /api/sessions/{id}` (or `.../close` with `close`): asked of every shard.
     SessionById { id: String, close: bool },
     /// A request for the process supervisor, once the tenant is known to exist.
@@ -195,6 +202,7 @@ pub fn decode(input: Input<'_, '_>) -> Result<Request> {
             tenant: input::tenant(t)?,
         }),
         Route::Changes(_) | Route::Events(_) => changes::decode(input),
+        Route::Topic(..) | Route::TopicConsume(_) | Route::TopicAck(_) => topics::decode(input),
         Route::Ws | Route::Deploy => Err(input.not_allowed()),
     }
 }
@@ -213,6 +221,7 @@ pub fn execute(state: &mut State, op: Op, out: &mut Vec<u8>) -> Result<(u16, u64
         Family::Keys(op) => keys::execute(state, tenant, op, out),
         Family::Usage(op) => usage::execute(state, tenant, op, out),
         Family::Import(op) => import::execute(state, tenant, op, out),
+        Family::Topics(op) => topics::execute(state, tenant, op, out),
     }
 }
 
@@ -238,6 +247,10 @@ pub fn need(route: Route<'_>, method: Method) -> Option<Scope> {
         Route::Health | Route::Ws => Scope::Functions,
         Route::Query(_) | Route::QueryPaginated(_) => Scope::Read,
         Route::Changes(_) | Route::Events(_) => Scope::Read,
+        // A consumer moves only its own group's position: reading, not writing data.
+        Route::TopicConsume(_) | Route::TopicAck(_) => Scope::Read,
+        Route::Topic(..) if !reads => Scope::Admin,
+        Route::Topic(..) => Scope::Read,
         Route::Schemas(_) | Route::Schema(..) if !reads => Scope::Admin,
         Route::Keys(_) | Route::Key(..) | Route::Export(_) => Scope::Admin,
         Route::Sessions

@@ -8,6 +8,7 @@
 //! written (`wal::feed`), and the shard answers reads and long polls (`shard::changes`).
 
 pub mod feed;
+pub mod groups;
 pub mod record;
 pub mod segment;
 

@@ -12,7 +12,7 @@ use crate::api::{decode, Input, Request};
 use crate::changes::Render;
 use crate::error::{Error, Result};
 use crate::http::route::{path_of, query_param, route, Route};
-use crate::shard::{ConnKey, Shard};
+use crate::shard::{ConnKey, Shard, TopicRequest};
 use crate::subs::ConnRef;
 
 /// Test builds: a WebSocket upgrade on `/` is the Autobahn echo endpoint.
@@ -122,6 +122,14 @@ pub async fn answer(
             *stream_slot = Some(Stream::Events(Box::new(Events::new(read))));
             Ok(200)
         }
+        Request::Consume(c) => match ask.who.refuses_tenant(&c.tenant) {
+            Some(e) => Err(e),
+            None => shard.topic(TopicRequest::Consume(c), resp).await,
+        },
+        Request::Ack(a) => match ask.who.refuses_tenant(&a.tenant) {
+            Some(e) => Err(e),
+            None => shard.topic(TopicRequest::Ack(a), resp).await,
+        },
         Request::Backup => {
             let backup = shard.backup_begin().await?;
             *stream_slot = Some(Stream::Backup(Box::new(backup)));

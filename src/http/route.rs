@@ -51,11 +51,17 @@ pub enum Route<'a> {
     Changes(&'a str),
     /// `GET /api/tenants/{t}/events`: the change feed as Server-Sent Events.
     Events(&'a str),
+    /// `/api/tenants/{t}/topics/{topic}`.
+    Topic(&'a str, &'a str),
+    /// `POST /api/tenants/{t}/topics/consume`.
+    TopicConsume(&'a str),
+    /// `POST /api/tenants/{t}/topics/ack`.
+    TopicAck(&'a str),
 }
 
 /// Every route's pattern, in [`Route::index`] order: the `route` label of the metrics.
 /// Placeholders are `:name` (not `{name}`: braces inside a label value trip some parsers).
-pub const ROUTE_PATTERNS: [&str; 35] = [
+pub const ROUTE_PATTERNS: [&str; 38] = [
     "/health",
     "/ws",
     "/api/admin/deploy",
@@ -91,6 +97,9 @@ pub const ROUTE_PATTERNS: [&str; 35] = [
     "/api/admin/backup",
     "/api/tenants/:tenant/changes",
     "/api/tenants/:tenant/events",
+    "/api/tenants/:tenant/topics/:topic",
+    "/api/tenants/:tenant/topics/consume",
+    "/api/tenants/:tenant/topics/ack",
 ];
 
 impl<'a> Route<'a> {
@@ -132,6 +141,9 @@ impl<'a> Route<'a> {
             Route::Backup => 32,
             Route::Changes(_) => 33,
             Route::Events(_) => 34,
+            Route::Topic(..) => 35,
+            Route::TopicConsume(_) => 36,
+            Route::TopicAck(_) => 37,
         }
     }
 
@@ -172,7 +184,10 @@ impl<'a> Route<'a> {
             | Route::Import(t)
             | Route::Export(t)
             | Route::Changes(t)
-            | Route::Events(t) => Some(t),
+            | Route::Events(t)
+            | Route::Topic(t, _)
+            | Route::TopicConsume(t)
+            | Route::TopicAck(t) => Some(t),
         }
     }
 
@@ -205,6 +220,8 @@ impl<'a> Route<'a> {
             Route::Metrics | Route::Usage(_) => "GET, HEAD",
             Route::Import(_) | Route::Backup => "POST",
             Route::Export(_) | Route::Changes(_) | Route::Events(_) => "GET",
+            Route::Topic(..) => "GET, HEAD, PUT, DELETE",
+            Route::TopicConsume(_) | Route::TopicAck(_) => "POST",
         }
     }
 }
@@ -311,6 +328,9 @@ pub fn route(path: &str) -> Option<Route<'_>> {
         [Some("export"), None, ..] => Route::Export(tenant),
         [Some("changes"), None, ..] => Route::Changes(tenant),
         [Some("events"), None, ..] => Route::Events(tenant),
+        [Some("topics"), Some("consume"), None, _] => Route::TopicConsume(tenant),
+        [Some("topics"), Some("ack"), None, _] => Route::TopicAck(tenant),
+        [Some("topics"), Some(topic), None, _] => Route::Topic(tenant, topic),
         _ => return None,
     })
 }
@@ -326,6 +346,7 @@ mod tests {
                 .replace(":job_id", "01arz3ndektsv4rrffq69g5fav")
                 .replace(":id", "01arz3ndektsv4rrffq69g5fav")
                 .replace(":action", "start")
+                .replace(":topic", "orders")
                 .replace(':', "");
             assert_eq!(route(&path).map(|r| r.index()), Some(i), "{path}");
         }

@@ -409,7 +409,8 @@ impl Shard {
             | ShardMsg::ExportEnd { .. }
             | ShardMsg::BackupClaim { .. }
             | ShardMsg::BackupPart { .. }
-            | ShardMsg::Changes { .. } => {}
+            | ShardMsg::Changes { .. }
+            | ShardMsg::Topic { .. } => {}
         }
     }
 }

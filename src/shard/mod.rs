@@ -16,12 +16,14 @@ mod log;
 mod metrics;
 mod procs;
 mod timer;
+mod topics;
 
 pub use crate::state::State;
 pub use backup::Backup;
 pub use drain::DRAIN_MAX;
 pub use keys::ConnKey;
 pub use metrics::Answered;
+pub use topics::TopicRequest;
 
 use crate::api::{self, Op};
 use crate::auth::keys::Update;
@@ -125,6 +127,11 @@ pub enum ShardMsg {
         read: crate::api::changes::Read,
         render: crate::changes::Render,
         reply: oneshot::Sender<Result<crate::changes::Page>>,
+    },
+    /// A topic consume or ack on a tenant this shard owns.
+    Topic {
+        req: TopicRequest,
+        reply: oneshot::Sender<Result<Vec<u8>>>,
     },
     /// A deploy request, for shard 0, which owns the active app.
     Deploy {
@@ -307,6 +314,7 @@ impl Shard {
                 limits,
                 key_updates: Vec::new(),
                 exports: Vec::new(),
+                groups: Default::default(),
             }),
             wal,
             snapshotting: Cell::new(false),
@@ -540,6 +548,12 @@ impl Shard {
                     let me = self.clone();
                     monoio::spawn(async move {
                         let _ = reply.send(me.changes_here(read, render).await);
+                    });
+                }
+                ShardMsg::Topic { req, reply } => {
+                    let me = self.clone();
+                    monoio::spawn(async move {
+                        let _ = reply.send(me.topic_here(req).await);
                     });
                 }
                 ShardMsg::ExportEnd { id } => {
