@@ -411,3 +411,61 @@ fn an_expired_position_gets_410_up_front_and_a_reader_of_a_reset_history_its_res
         "the stream ends, or says reset: {got:?}"
     );
 }
+
+#[test]
+fn a_live_query_over_sse_sees_every_result_change() {
+    let s = TestServer::start(2);
+    let t = common::tenant_on(1, "live");
+    s.create_tenant(&t);
+    s.insert(&t, "m", json!({"n": 0}));
+    let query = json!({"table": "m", "filters": [{"field": "n", "op": "gte", "value": 1}]});
+    let target = format!(
+        "/api/tenants/{t}/live?query={}",
+        url_encode(&query.to_string())
+    );
+    let mut c = s.raw();
+    let req = format!(
+        "GET {target} HTTP/1.0\r\nHost: x\r\n{}\r\n",
+        s.auth_header()
+    );
+    c.write_all(req.as_bytes()).expect("write");
+    let mut r = BufReader::new(c);
+    let mut line = String::new();
+    while r.read_line(&mut line).expect("head") > 2 {
+        line.clear();
+    }
+    let first = events(&mut r, 1);
+    assert_eq!(first[0].1, "result");
+    let v: Value = serde_json::from_str(&first[0].2).expect("data");
+    assert_eq!(v["data"], json!([]));
+    let mut version = v["version"].as_u64().expect("version");
+    assert_eq!(
+        first[0].0,
+        version.to_string(),
+        "the event id is the version"
+    );
+    for n in 1..=5 {
+        s.insert(&t, "m", json!({"n": n}));
+        s.insert(&t, "m", json!({"n": -n})); // not in the result: no event
+        let e = events(&mut r, 1);
+        let v: Value = serde_json::from_str(&e[0].2).expect("data");
+        assert_eq!(v["data"].as_array().map(Vec::len), Some(n as usize), "{v}");
+        let now = v["version"].as_u64().expect("version");
+        assert!(now > version, "versions grow: {now} after {version}");
+        version = now;
+    }
+    // A bad query is refused before the stream starts.
+    let r = s.call("GET", &format!("/api/tenants/{t}/live?query=%7B"), None);
+    assert_error(&r, 400, "op.invalid_input");
+    let r = s.call("GET", &format!("/api/tenants/{t}/live"), None);
+    assert_error(&r, 400, "op.invalid_input");
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

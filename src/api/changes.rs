@@ -1,4 +1,5 @@
-//! The change feed's routes (DECISIONS §12): `GET /changes` and `GET /events`, decoded
+//! The change feed's routes (DECISIONS §12): `GET /changes`, `GET /events` and `GET /live`,
+//! decoded
 //! here from their query parameters (every bad one a `400`); the owning shard reads the
 //! feed (`shard::changes`), and the connection answers or streams it.
 
@@ -85,8 +86,21 @@ fn read(t: &str, target: &str, limit_default: usize) -> Result<Read> {
     })
 }
 
+/// The `query` parameter of `/live`: URL-encoded query JSON.
+fn live_query(target: &str) -> Result<crate::query::Query> {
+    let text = query_param(target, "query")
+        .ok_or_else(|| bad("the `query` parameter is required (URL-encoded query JSON)"))?;
+    let v = crate::json::parse_once(text.as_bytes())
+        .map_err(|e| bad(format!("`query` is not JSON: {}", e.0)))?;
+    crate::query::Query::from_value(&v)
+}
+
 pub fn decode(input: Input<'_, '_>) -> Result<Request> {
     match input.route {
+        Route::Live(t) if input.reads() => Ok(Request::Live {
+            tenant: tenant(t)?,
+            query: live_query(input.target)?,
+        }),
         Route::Changes(t) if input.reads() => {
             Ok(Request::Changes(read(t, input.target, LIMIT_DEFAULT)?))
         }

@@ -122,6 +122,11 @@ pub enum Request {
     Changes(changes::Read),
     /// `GET /api/tenants/{t}/events`: the feed as Server-Sent Events.
     Events(changes::Read),
+    /// `GET /api/tenants/{t}/live?query=`: a live query as Server-Sent Events.
+    Live {
+        tenant: String,
+        query: crate::query::Query,
+    },
     /// `POST /topics/consume`: run by the owner, which may wait.
     Consume(topics::Consume),
     /// `POST /topics/ack`.
@@ -201,7 +206,7 @@ pub fn decode(input: Input<'_, '_>) -> Result<Request> {
         Route::Export(t) => Ok(Request::Export {
             tenant: input::tenant(t)?,
         }),
-        Route::Changes(_) | Route::Events(_) => changes::decode(input),
+        Route::Changes(_) | Route::Events(_) | Route::Live(_) => changes::decode(input),
         Route::Topic(..) | Route::TopicConsume(_) | Route::TopicAck(_) => topics::decode(input),
         Route::Ws | Route::Deploy => Err(input.not_allowed()),
     }
@@ -246,7 +251,7 @@ pub fn need(route: Route<'_>, method: Method) -> Option<Scope> {
         | Route::Metrics => return None,
         Route::Health | Route::Ws => Scope::Functions,
         Route::Query(_) | Route::QueryPaginated(_) => Scope::Read,
-        Route::Changes(_) | Route::Events(_) => Scope::Read,
+        Route::Changes(_) | Route::Events(_) | Route::Live(_) => Scope::Read,
         // A consumer moves only its own group's position: reading, not writing data.
         Route::TopicConsume(_) | Route::TopicAck(_) => Scope::Read,
         Route::Topic(..) if !reads => Scope::Admin,

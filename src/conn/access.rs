@@ -160,7 +160,7 @@ fn key_may(g: &Grant, found: Route<'_>, method: Method, what: impl Fn() -> Strin
 /// Whether a route takes its credential from the `token` query parameter too: the
 /// WebSocket and the event streams, which browsers open without headers of their own.
 fn by_query_allowed(found: Option<Route<'_>>) -> bool {
-    matches!(found, Some(Route::Ws | Route::Events(_)))
+    matches!(found, Some(Route::Ws | Route::Events(_) | Route::Live(_)))
 }
 
 /// The credential: the admin token or a key, from a header or (where

@@ -3,6 +3,7 @@
 //! [`crate::api`] and executed on the shard that owns the tenant.
 
 use super::access::{target_of, Who};
+use super::live::Live;
 use super::sse::Events;
 use super::stream::Stream;
 use super::ws::Upgrade;
@@ -120,6 +121,20 @@ pub async fn answer(
                 )
                 .await?;
             *stream_slot = Some(Stream::Events(Box::new(Events::new(read))));
+            Ok(200)
+        }
+        Request::Live { tenant, query } => {
+            if let Some(e) = ask.who.refuses_tenant(&tenant) {
+                return Err(e);
+            }
+            let has = match &ask.head.last_event_id {
+                Some(r) => Some(crate::api::changes::position(&String::from_utf8_lossy(
+                    &ask.head_bytes[r.clone()],
+                ))?),
+                None => None,
+            };
+            let live = Live::open(shard, tenant, query, has).await?;
+            *stream_slot = Some(Stream::Live(Box::new(live)));
             Ok(200)
         }
         Request::Consume(c) => match ask.who.refuses_tenant(&c.tenant) {

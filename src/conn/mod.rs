@@ -8,6 +8,7 @@
 
 mod access;
 mod answer;
+mod live;
 mod sse;
 mod stream;
 mod ws;

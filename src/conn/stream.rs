@@ -6,6 +6,7 @@
 //! A failure after the head cannot change the status: the connection closes without the
 //! last chunk, so the client sees an incomplete answer (and an export, no `end` line).
 
+use super::live::Live;
 use super::sse::Events;
 use crate::error::Result;
 use crate::shard::{Backup, Shard};
@@ -19,6 +20,8 @@ pub enum Stream {
     Backup(Box<Backup>),
     /// Server-Sent Events of a tenant's changes.
     Events(Box<Events>),
+    /// A live query as Server-Sent Events.
+    Live(Box<Live>),
 }
 
 impl Stream {
@@ -32,6 +35,7 @@ impl Stream {
             }
             Stream::Backup(b) => b.next(shard, out).await,
             Stream::Events(e) => e.next(shard, out).await,
+            Stream::Live(l) => l.next(out).await,
         }
     }
 
@@ -42,6 +46,7 @@ impl Stream {
             Stream::Export { tenant, id, .. } => shard.export_end(&tenant, id),
             Stream::Backup(mut b) => b.release(shard).await,
             Stream::Events(_) => {}
+            Stream::Live(l) => l.close(shard),
         }
     }
 }
@@ -64,12 +69,19 @@ pub fn write_chunk(out: &mut Vec<u8>, piece: &[u8], chunked: bool) {
 pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 impl Stream {
+    /// The stream came to its end: what it still holds goes.
+    fn finished(self, shard: &Shard) {
+        if let Stream::Live(l) = self {
+            l.close(shard);
+        }
+    }
+
     /// The answer's `Content-Type`.
     pub fn content_type(&self) -> &'static str {
         match self {
             Stream::Export { .. } => "application/x-ndjson",
             Stream::Backup(_) => "application/x-tar",
-            Stream::Events(_) => "text/event-stream",
+            Stream::Events(_) | Stream::Live(_) => "text/event-stream",
         }
     }
 
@@ -77,7 +89,9 @@ impl Stream {
     /// stream's reader has the WebSocket write timeout; a download, the idle timeout.
     fn write_timeout(&self, shard: &Shard, idle: std::time::Duration) -> std::time::Duration {
         match self {
-            Stream::Events(_) => std::time::Duration::from_millis(shard.config.ws_write_timeout_ms),
+            Stream::Events(_) | Stream::Live(_) => {
+                std::time::Duration::from_millis(shard.config.ws_write_timeout_ms)
+            }
             _ => idle,
         }
     }
@@ -113,6 +127,7 @@ impl super::Conn {
             };
             write_chunk(&mut self.out, &self.resp, chunked);
             if !more {
+                stream.finished(shard);
                 if chunked {
                     self.out.extend_from_slice(LAST_CHUNK);
                 }

@@ -57,11 +57,13 @@ pub enum Route<'a> {
     TopicConsume(&'a str),
     /// `POST /api/tenants/{t}/topics/ack`.
     TopicAck(&'a str),
+    /// `GET /api/tenants/{t}/live?query=`: a live query as Server-Sent Events.
+    Live(&'a str),
 }
 
 /// Every route's pattern, in [`Route::index`] order: the `route` label of the metrics.
 /// Placeholders are `:name` (not `{name}`: braces inside a label value trip some parsers).
-pub const ROUTE_PATTERNS: [&str; 38] = [
+pub const ROUTE_PATTERNS: [&str; 39] = [
     "/health",
     "/ws",
     "/api/admin/deploy",
@@ -100,6 +102,7 @@ pub const ROUTE_PATTERNS: [&str; 38] = [
     "/api/tenants/:tenant/topics/:topic",
     "/api/tenants/:tenant/topics/consume",
     "/api/tenants/:tenant/topics/ack",
+    "/api/tenants/:tenant/live",
 ];
 
 impl<'a> Route<'a> {
@@ -144,6 +147,7 @@ impl<'a> Route<'a> {
             Route::Topic(..) => 35,
             Route::TopicConsume(_) => 36,
             Route::TopicAck(_) => 37,
+            Route::Live(_) => 38,
         }
     }
 
@@ -187,7 +191,8 @@ impl<'a> Route<'a> {
             | Route::Events(t)
             | Route::Topic(t, _)
             | Route::TopicConsume(t)
-            | Route::TopicAck(t) => Some(t),
+            | Route::TopicAck(t)
+            | Route::Live(t) => Some(t),
         }
     }
 
@@ -219,7 +224,7 @@ impl<'a> Route<'a> {
             Route::Key(..) => "DELETE",
             Route::Metrics | Route::Usage(_) => "GET, HEAD",
             Route::Import(_) | Route::Backup => "POST",
-            Route::Export(_) | Route::Changes(_) | Route::Events(_) => "GET",
+            Route::Export(_) | Route::Changes(_) | Route::Events(_) | Route::Live(_) => "GET",
             Route::Topic(..) => "GET, HEAD, PUT, DELETE",
             Route::TopicConsume(_) | Route::TopicAck(_) => "POST",
         }
@@ -328,6 +333,7 @@ pub fn route(path: &str) -> Option<Route<'_>> {
         [Some("export"), None, ..] => Route::Export(tenant),
         [Some("changes"), None, ..] => Route::Changes(tenant),
         [Some("events"), None, ..] => Route::Events(tenant),
+        [Some("live"), None, ..] => Route::Live(tenant),
         [Some("topics"), Some("consume"), None, _] => Route::TopicConsume(tenant),
         [Some("topics"), Some("ack"), None, _] => Route::TopicAck(tenant),
         [Some("topics"), Some(topic), None, _] => Route::Topic(tenant, topic),
