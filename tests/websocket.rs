@@ -622,3 +622,41 @@ fn websocket_connections_are_sessions_and_can_be_closed() {
         );
     });
 }
+
+#[test]
+fn a_resubscribe_with_since_version_of_an_unchanged_result_gets_no_data() {
+    let s = TestServer::start(2);
+    s.create_tenant("demo");
+    rt().block_on(async {
+        let mut ws = Ws::connect(&s, "demo").await;
+        s.insert("demo", "messages", json!({"text": "one"}));
+        let first = ws.subscribe("a", all()).await;
+        let v = first["version"].as_u64().expect("version");
+        // Another connection, after a reconnect: same result, same version.
+        let mut again = Ws::connect(&s, "demo").await;
+        again
+            .send(json!({"type": "subscribe", "request_id": "b", "query": all(), "since_version": v}))
+            .await;
+        let r = again.recv().await;
+        assert_eq!((r["type"].as_str(), r["unchanged"].as_bool()), (Some("subscription_result"), Some(true)), "{r}");
+        assert_eq!(r["version"], v);
+        assert!(r.get("data").is_none(), "{r}");
+        // A change after it comes as usual.
+        s.insert("demo", "messages", json!({"text": "two"}));
+        let pushed = again.recv().await;
+        assert_eq!(pushed["data"].as_array().map(Vec::len), Some(2), "{pushed}");
+        // A version the result has moved past gets the data.
+        let mut stale = Ws::connect(&s, "demo").await;
+        stale
+            .send(json!({"type": "subscribe", "request_id": "c", "query": all(), "since_version": v}))
+            .await;
+        let r = stale.recv().await;
+        assert_eq!(r["data"].as_array().map(Vec::len), Some(2), "{r}");
+        stale
+            .send(json!({"type": "subscribe", "request_id": "d", "query": all(), "since_version": "x"}))
+            .await;
+        let r = stale.recv().await;
+        assert_eq!(r["type"], "op.error", "{r}");
+        assert_eq!(r["error"]["code"], "op.invalid_input");
+    });
+}

@@ -390,6 +390,12 @@ async fn subscribe(
         Some(q) => q?,
         None => return Err(Error::InvalidInput("`query` is required".into())),
     };
+    let since = match v.get("since_version") {
+        None | Some(Value::Null) => None,
+        Some(n) => Some(n.as_u64().ok_or_else(|| {
+            Error::InvalidInput("`since_version` must be a non-negative integer".into())
+        })?),
+    };
     let max = shard.config.ws_subscriptions_max;
     if outbox.sub_count() >= max {
         return Err(Error::LimitExceeded {
@@ -411,6 +417,14 @@ async fn subscribe(
         None => Ok(d),
     });
     match first {
+        // The client has this result already (DECISIONS §12): say so, without the data.
+        Ok(first) if since == Some(first.version) => {
+            outbox.seen_version(sub, first.version);
+            let mut frame = Vec::with_capacity(128);
+            frames::subscription_unchanged(&mut frame, &frames::sub_id(sub), request_id, first.version);
+            outbox.push_text(frame);
+            Ok(())
+        }
         Ok(first) => {
             outbox.push_result(sub, first);
             Ok(())

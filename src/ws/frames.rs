@@ -79,6 +79,18 @@ pub fn subscription_result(
     out.push(b'}');
 }
 
+/// `{"type":"subscription_result","subscription_id":S,"request_id":R,"version":V,
+/// "unchanged":true}`: the result is still the one of version `V` the client has.
+pub fn subscription_unchanged(out: &mut Vec<u8>, sub_id: &str, request_id: &[u8], version: u64) {
+    out.extend_from_slice(b"{\"type\":\"subscription_result\",\"subscription_id\":");
+    write_str(out, sub_id);
+    out.extend_from_slice(b",\"request_id\":");
+    out.extend_from_slice(request_id);
+    out.extend_from_slice(b",\"version\":");
+    out.extend_from_slice(itoa::Buffer::new().format(version).as_bytes());
+    out.extend_from_slice(b",\"unchanged\":true}");
+}
+
 /// `{"type":"subscription_error","subscription_id":S,"request_id":R,"error":{...},"version":V}`:
 /// the subscription ended at commit `V` because its query passed a bound.
 pub fn subscription_error(

@@ -229,6 +229,13 @@ impl Outbox {
         known
     }
 
+    /// The client has `sub`'s result of `version`: only newer ones are queued.
+    pub fn seen_version(&self, sub: u32, version: u64) {
+        if let Some(info) = self.subs.borrow_mut().get_mut(&sub) {
+            info.version = Some(version);
+        }
+    }
+
     /// Queues a result for `sub` unless it is not newer than one already queued or sent;
     /// when the subscription already has its fill waiting, the newest of those is replaced.
     pub fn push_result(&self, sub: u32, delivery: Arc<Delivery>) {
