@@ -152,7 +152,15 @@ fn every_listed_series_is_there_and_moves() {
         )));
     }
     assert!(value(&after, "process_resident_memory_bytes", &[]) > 1e6);
-    assert!(value(&after, "process_cpu_seconds_total", &[]) > 0.0);
+    // CPU time moves in clock ticks (10 ms): a young server on a loaded machine may not
+    // have used one yet, so scrape (which costs CPU) until it has.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while value(&scrape(&s).0, "process_cpu_seconds_total", &[]) <= 0.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process CPU time never moved"
+        );
+    }
     // A key cannot scrape; no credential is a 401.
     let key = s.call(
         "POST",

@@ -421,7 +421,12 @@ async fn subscribe(
         Ok(first) if since == Some(first.version) => {
             outbox.seen_version(sub, first.version);
             let mut frame = Vec::with_capacity(128);
-            frames::subscription_unchanged(&mut frame, &frames::sub_id(sub), request_id, first.version);
+            frames::subscription_unchanged(
+                &mut frame,
+                &frames::sub_id(sub),
+                request_id,
+                first.version,
+            );
             outbox.push_text(frame);
             Ok(())
         }
