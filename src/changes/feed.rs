@@ -229,7 +229,6 @@ impl Feed {
             .segments
             .back_mut()
             .expect("a feed always has an open segment");
-        let base = seg.bytes;
         for (n, touch) in self.touches.iter().enumerate() {
             let table = &self.names[touch.table.0..touch.table.1];
             let document = match touch.op {
@@ -257,8 +256,10 @@ impl Feed {
                 },
                 &mut self.pending,
             );
+            // Its offset in the file: everything the segment holds before it (the records
+            // still pending included).
             if let Some((r, end)) = record::read(&self.pending, at) {
-                seg.note(&r, base + at as u64, (end - at) as u64);
+                seg.note(&r, seg.bytes, (end - at) as u64);
             }
             tail.locs.push_back(Loc {
                 tseq: place.tseq,
@@ -506,3 +507,6 @@ impl Feed {
         gone
     }
 }
+
+#[cfg(test)]
+mod tests;

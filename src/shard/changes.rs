@@ -79,7 +79,18 @@ impl Shard {
                     None => return Err(expired(want.after)),
                 },
                 Plan::Page(p) => (p, false),
-                Plan::Disk(d) => (self.read_feed_files(want.clone(), d).await?, true),
+                Plan::Disk(d) => {
+                    let page = self.read_feed_files(want.clone(), d).await?;
+                    if page.last <= want.after {
+                        // The files do not hold what their index says: reading them again
+                        // would find the same nothing.
+                        return Err(Error::Internal(format!(
+                            "the change feed's files hold nothing after {} where their index says they do",
+                            want.after
+                        )));
+                    }
+                    (page, true)
+                }
             };
             want.after = page.last;
             let page = match got.take() {
