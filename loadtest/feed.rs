@@ -90,17 +90,23 @@ async fn read_all(host: &str, token: &str, tenant: &str) {
     );
 }
 
-/// One event stream from `after`; records each event's latency (µs) from its stamp.
-async fn stream(
-    host: String,
-    token: String,
-    tenant: String,
-    after: u64,
+/// What every stream shares: latencies (µs), events seen, streams open, and the stop flag.
+#[derive(Clone, Default)]
+struct Tally {
     lat: Arc<Mutex<Vec<u32>>>,
     events: Arc<AtomicU64>,
     ready: Arc<AtomicU64>,
     stop: Arc<AtomicU64>,
-) {
+}
+
+/// One event stream from `after`; records each event's latency (µs) from its stamp.
+async fn stream(host: String, token: String, tenant: String, after: u64, tally: Tally) {
+    let Tally {
+        lat,
+        events,
+        ready,
+        stop,
+    } = tally;
     let Ok(mut conn) = tokio::net::TcpStream::connect(&host).await else {
         return;
     };
@@ -163,12 +169,13 @@ async fn sse(host: String, token: String, tenant: String, conns: u64, rate: f64,
             }
         }
     };
-    let lat = Arc::new(Mutex::new(Vec::new()));
-    let (events, ready, stop) = (
-        Arc::new(AtomicU64::new(0)),
-        Arc::new(AtomicU64::new(0)),
-        Arc::new(AtomicU64::new(0)),
-    );
+    let tally = Tally::default();
+    let Tally {
+        lat,
+        events,
+        ready,
+        stop,
+    } = tally.clone();
     let mut tasks = Vec::new();
     for i in 0..conns {
         tasks.push(tokio::spawn(stream(
@@ -176,10 +183,7 @@ async fn sse(host: String, token: String, tenant: String, conns: u64, rate: f64,
             token.clone(),
             tenant.clone(),
             after,
-            lat.clone(),
-            events.clone(),
-            ready.clone(),
-            stop.clone(),
+            tally.clone(),
         )));
         if i % 200 == 199 {
             tokio::time::sleep(Duration::from_millis(5)).await;
