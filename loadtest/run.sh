@@ -9,6 +9,7 @@
 #   loadtest/run.sh hol                      # head-of-line: light requests beside heavy queries
 #   loadtest/run.sh keys                     # get-one with a tenant key against the admin token
 #   loadtest/run.sh backup                   # backup/restore/export of BIG_DOCS, inserts during backups
+#   loadtest/run.sh changes                  # change feed: inserts with/without it, SSE delivery, reads
 #
 # Knobs (environment): DURATION (per load run, default 5s), ROUNDS (3; medians are quoted),
 # CONCURRENCY ("64 256"),
@@ -35,7 +36,7 @@ need python3 || { echo "python3 is needed to drive the rig" >&2; exit 1; }
 # 10,000 WebSocket subscribers need as many descriptors, in the server and the generator.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-cargo build --release --quiet --bin nimbus --example loadtool --example fanout
+cargo build --release --quiet --bin nimbus --example loadtool --example fanout --example feed
 echo "this disk: $(python3 loadtest/fsync_rate.py "${TMPDIR:-/tmp}" 2) append+fdatasync rounds/s from one writer" >&2
 if [ "${1:-}" = hol ]; then
   exec python3 loadtest/hol.py
@@ -45,5 +46,8 @@ if [ "${1:-}" = keys ]; then
 fi
 if [ "${1:-}" = backup ]; then
   exec python3 loadtest/backup.py
+fi
+if [ "${1:-}" = changes ]; then
+  exec python3 loadtest/changes.py
 fi
 exec python3 loadtest/rig.py

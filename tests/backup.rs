@@ -59,6 +59,7 @@ fn reads(s: &TestServer, tenant: &str) -> Vec<(String, Value)> {
         format!("/api/tenants/{tenant}/keys"),
         format!("/api/tenants/{tenant}/services"),
         format!("/api/tenants/{tenant}/usage"),
+        format!("/api/tenants/{tenant}/topics/orders"),
         "/api/tenants".to_string(),
     ];
     paths
@@ -113,6 +114,28 @@ fn a_restored_server_answers_as_the_original_did() {
         );
         assert_eq!(r.status, 201, "{r:?}");
         secrets.push(r.body["key"].as_str().expect("secret").to_string());
+        // A topic with a group that consumed and acked part of it.
+        let r = s.call(
+            "PUT",
+            &format!("/api/tenants/{t}/topics/orders"),
+            Some(r#"{"tables":["m"]}"#),
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+        let consume =
+            json!({"topic_id": "orders", "group_id": "g", "start": "Earliest", "limit": 10});
+        let r = s.call(
+            "POST",
+            &format!("/api/tenants/{t}/topics/consume"),
+            Some(&consume.to_string()),
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+        let ack = json!({"topic_id": "orders", "group_id": "g", "upto_offset": 7});
+        let r = s.call(
+            "POST",
+            &format!("/api/tenants/{t}/topics/ack"),
+            Some(&ack.to_string()),
+        );
+        assert_eq!(r.body["acked"], 7, "{r:?}");
     }
     // The immediate jobs have run (their results are history); the pending one is checked
     // apart, as it may come due while the backup is restored.
@@ -138,6 +161,25 @@ fn a_restored_server_answers_as_the_original_did() {
             assert_eq!(a, b, "{p} differs after the restore");
         }
         assert_eq!(docs_of(&r, t, "jobs"), history[n], "job history");
+        let topic = r.call("GET", &format!("/api/tenants/{t}/topics/orders"), None);
+        assert_eq!(
+            topic.body["groups"],
+            json!({"g": 7}),
+            "the group's position"
+        );
+        // The tenant's change numbers go on; the feed's history starts at the backup.
+        r.insert(t, "m", json!({"n": 9999}));
+        let changes = r.call("GET", &format!("/api/tenants/{t}/changes?after=0"), None);
+        let list = changes.body["changes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(!list.is_empty(), "{:?}", changes.body);
+        assert!(
+            list.iter().all(|c| c["seq"].as_u64() > Some(300)),
+            "{:?}",
+            changes.body
+        );
         // The key's old secret still works, and still only reads.
         let auth = format!("Bearer {}", secrets[n]);
         let got = r.call_with(

@@ -469,3 +469,31 @@ fn url_encode(s: &str) -> String {
         })
         .collect()
 }
+
+#[test]
+fn a_shutdown_answers_long_polls_and_ends_event_streams_at_once() {
+    let s = TestServer::start(2);
+    let t = common::tenant_on(0, "stop");
+    s.create_tenant(&t);
+    let (code, mut events) = open_events(&s, &t, "");
+    assert_eq!(code, 200);
+    let url = s.url(&format!("/api/tenants/{t}/changes?wait_ms=30000"));
+    let auth = format!("Bearer {}", s.token);
+    let poll = std::thread::spawn(move || {
+        let r = ureq::get(&url).set("Authorization", &auth).call();
+        r.map(|r| r.status()).unwrap_or(0)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let began = Instant::now();
+    let dir = s.stop(libc::SIGTERM);
+    let took = began.elapsed();
+    assert!(took < Duration::from_millis(1500), "stopping took {took:?}");
+    assert_eq!(
+        poll.join().expect("poll"),
+        200,
+        "the long poll was answered"
+    );
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut events, &mut rest);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -258,9 +258,8 @@ impl Feed {
             );
             // Its offset in the file: everything the segment holds before it (the records
             // still pending included).
-            if let Some((r, end)) = record::read(&self.pending, at) {
-                seg.note(&r, seg.bytes, (end - at) as u64);
-            }
+            let len = (self.pending.len() - at) as u64;
+            seg.note(&self.tenant, place, seg.bytes, len);
             tail.locs.push_back(Loc {
                 tseq: place.tseq,
                 seq,
@@ -408,6 +407,14 @@ impl Feed {
                 self.tails.remove(tenant);
             }
         }
+    }
+
+    /// Wakes every waiting reader (the server is stopping: long polls answer now).
+    pub fn wake_all(&mut self) {
+        for t in self.tails.values_mut() {
+            t.waiters.drain(..).for_each(|(.., w)| w.wake());
+        }
+        self.watched.clear();
     }
 
     /// The tenant was deleted: its memory goes, and its readers wake (to find it gone).

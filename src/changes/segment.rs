@@ -3,7 +3,7 @@
 //! start a read from. Kept in memory for every retained segment, and written next to a
 //! sealed segment as its index (`feed-<first>.idx`) so a restart need not read them all.
 
-use super::record::{read, Record};
+use super::record::{read, Place};
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
@@ -65,31 +65,31 @@ impl SegMeta {
         }
     }
 
-    /// Counts a record written at `offset`.
-    pub fn note(&mut self, r: &Record, offset: u64, len: u64) {
-        self.last = r.place.seq;
-        self.last_ts = self.last_ts.max(r.place.ts);
+    /// Counts a record of `tenant` at `place`, written at `offset`, `len` bytes long.
+    pub fn note(&mut self, tenant: &str, place: Place, offset: u64, len: u64) {
+        self.last = place.seq;
+        self.last_ts = self.last_ts.max(place.ts);
         self.bytes = offset + len;
-        let t = match self.tenants.get_mut(r.tenant) {
+        let t = match self.tenants.get_mut(tenant) {
             Some(t) => t,
-            None => self.tenants.entry(r.tenant.into()).or_default(),
+            None => self.tenants.entry(tenant.into()).or_default(),
         };
-        if t.epoch != r.place.epoch || t.marks.is_empty() {
+        if t.epoch != place.epoch || t.marks.is_empty() {
             // A tenant created again starts afresh: its predecessor's records are never read.
             *t = SegTenant {
-                epoch: r.place.epoch,
-                first: r.place.tseq,
-                last: r.place.tseq,
-                marks: vec![(r.place.tseq, offset)],
+                epoch: place.epoch,
+                first: place.tseq,
+                last: place.tseq,
+                marks: vec![(place.tseq, offset)],
             };
             return;
         }
-        t.last = r.place.tseq;
+        t.last = place.tseq;
         if t.marks
             .last()
             .is_some_and(|(_, at)| offset - at >= MARK_EVERY)
         {
-            t.marks.push((r.place.tseq, offset));
+            t.marks.push((place.tseq, offset));
         }
     }
 
@@ -98,7 +98,7 @@ impl SegMeta {
         let mut meta = SegMeta::new(first);
         let mut pos = 0;
         while let Some((r, next)) = read(bytes, pos) {
-            meta.note(&r, pos as u64, (next - pos) as u64);
+            meta.note(r.tenant, r.place, pos as u64, (next - pos) as u64);
             pos = next;
         }
         (meta, pos)

@@ -27,7 +27,7 @@ impl Events {
 
     /// Writes the next events (or a heartbeat) into `out`; `Ok(false)` once it has ended.
     pub async fn next(&mut self, shard: &Shard, out: &mut Vec<u8>) -> Result<bool> {
-        if self.ended {
+        if self.ended || shard.draining() {
             return Ok(false);
         }
         let read = Read {

@@ -108,7 +108,7 @@ impl Shard {
                 continue; // On from where the files ended: memory, or more files.
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if page.count > 0 || left.is_zero() {
+            if page.count > 0 || left.is_zero() || self.draining() {
                 return Ok(page);
             }
             got = Some(page);

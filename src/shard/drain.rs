@@ -1,7 +1,7 @@
 //! Stopping a shard without cutting off a request it already read.
 //!
 //! At SIGTERM a shard stops accepting (its listener is shut down, which also wakes the
-//! pending accept), ends its WebSockets, and then waits until no connection has a request
+//! pending accept), ends its WebSockets and event streams, and then waits until no connection has a request
 //! in progress or an answer not yet written: a write being answered has its commit made
 //! durable first, as always. Connections answer what they are doing and then close. Idle
 //! keep-alive connections hold no request, so they are simply closed when the process ends.
@@ -60,6 +60,8 @@ impl Shard {
             unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
         }
         let deadline = Instant::now() + DRAIN_MAX;
+        // Long polls of the change feed answer what they have, and event streams end.
+        self.state.borrow_mut().log.feed.wake_all();
         self.close_all_sockets().await;
         // Idle for a moment in a row: a request already on its way to an idle keep-alive
         // connection is read and answered too.

@@ -93,7 +93,7 @@ impl Shard {
                         "this shard runs {EXPORTS_MAX} exports already; retry later"
                     )));
                 }
-                let mut view = View::new(tenant, t, state.log.seq(), now, out);
+                let mut view = View::new(tenant, t, t.seq, now, out);
                 let done = view.page(t, PAGE_DOCS, out);
                 if !done {
                     state.exports.push((id, view));

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 #[derive(Debug)]
 pub struct View {
     pub tenant: String,
-    /// The shard's commit sequence the export shows.
+    /// The tenant's sequence number the export shows (a change feed resumes after it).
     pub seq: u64,
     /// Tables still to walk, in order (the first is the current one).
     tables: std::collections::VecDeque<String>,
