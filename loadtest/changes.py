@@ -6,10 +6,10 @@ without it (`--changes-retention-ms 0`). Then:
 
 - inserts with oha for DURATION into each, alternating, ROUNDS times: requests/s and p99,
   and the ratio with the feed against without it;
-- SSE_STREAMS Server-Sent Event streams on one tenant while one writer commits SSE_RATE
-  documents a second for SSE_SECONDS: delivery latency commit -> event, p50/p99, and how
-  many events arrived of those due; the feed's files grow by what those commits wrote, so
-  bytes per change, and a day of retention at that rate;
+- SSE_STREAMS Server-Sent Event streams on one tenant while 8 writers commit documents at
+  each of SSE_RATES a second (together) for SSE_SECONDS: the rate reached, delivery latency
+  commit -> event, p50/p99, and how many events arrived of those due; the feed's files grow
+  by what those commits wrote, so bytes per change, and a day of retention at that rate;
 - one reader paging through FEED_DOCS changes from the start (`GET /changes`, 1000 a page;
   all but the newest are read from the feed's files): changes/s, ROUNDS times.
 
@@ -27,7 +27,7 @@ ROUNDS = int(os.environ.get("ROUNDS", "3"))
 CONC = int(os.environ.get("INSERT_CONC", "16"))
 FEED_DOCS = int(os.environ.get("FEED_DOCS", "1000000"))
 SSE_STREAMS = int(os.environ.get("SSE_STREAMS", "1000"))
-SSE_RATE = int(os.environ.get("SSE_RATE", "1000"))
+SSE_RATES = [int(r) for r in os.environ.get("SSE_RATES", "500 1000").split()]
 SSE_SECONDS = int(os.environ.get("SSE_SECONDS", "10"))
 FEED = os.path.join(rig.RELEASE, "examples", "feed")
 
@@ -69,10 +69,14 @@ def main():
     off.call("DELETE", "/api/tenants/writes")
     on.call("DELETE", "/api/tenants/writes")
 
-    on.call("POST", "/api/tenants", {"id": "sse"})
-    before = feed_bytes(on)
-    sse = feed_tool("sse", on.base, on.token, "sse", SSE_STREAMS, SSE_RATE, SSE_SECONDS)
-    per_change = (feed_bytes(on) - before) / max(sse["commits"], 1)
+    sses = []
+    for n, rate in enumerate(SSE_RATES):
+        on.call("POST", "/api/tenants", {"id": f"sse{n}"})
+        before = feed_bytes(on)
+        sse = feed_tool("sse", on.base, on.token, f"sse{n}", SSE_STREAMS, rate, SSE_SECONDS)
+        sse["per_change"] = (feed_bytes(on) - before) / max(sse["commits"], 1)
+        sse["target"] = rate
+        sses.append(sse)
 
     on.call("POST", "/api/tenants", {"id": "bench"})
     rig.tool("seed", on.base, on.token, "bench", "items", FEED_DOCS, 16)
@@ -91,12 +95,16 @@ def main():
           f"{m_off['p99']:.2f} | {m_off['cpu_us']:.1f} |")
     print(f"| ratio on/off | {m_on['rps'] / m_off['rps']:.3f} | | |")
     print()
-    print(f"SSE: {SSE_STREAMS} streams on one tenant, {sse['rate']:.0f} commits/s for "
-          f"{SSE_SECONDS} s: {sse['events']:.0f} events of {sse['expected']:.0f} due; commit to "
-          f"event p50 {sse['p50']:.2f} ms, p99 {sse['p99']:.2f} ms, max {sse['max']:.2f} ms")
-    day = per_change * sse["rate"] * 86400
-    print(f"feed files: {per_change:.0f} bytes per change; a day at {sse['rate']:.0f} "
-          f"commits/s: {day / 1e9:.1f} GB")
+    print(f"| SSE, {SSE_STREAMS} streams on one tenant, {SSE_SECONDS} s | commits/s | events "
+          f"delivered / due | p50 ms | p99 ms | max ms |")
+    print("|---|---|---|---|---|---|")
+    for sse in sses:
+        print(f"| {sse['target']} commits/s asked | {sse['rate']:.0f} | {sse['events']:.0f} / "
+              f"{sse['expected']:.0f} | {sse['p50']:.2f} | {sse['p99']:.2f} | {sse['max']:.2f} |")
+    per_change = rig.median([s["per_change"] for s in sses])
+    print()
+    print(f"feed files: {per_change:.0f} bytes per change; a day at 1000 commits/s: "
+          f"{per_change * 1000 * 86400 / 1e9:.1f} GB")
     print()
     per_s = rig.median([r["per_s"] for r in reads])
     each = ", ".join(f"{r['per_s']:.0f}" for r in reads)

@@ -142,6 +142,9 @@ async fn stream(host: String, token: String, tenant: String, after: u64, tally: 
     lat.lock().expect("lock").extend(mine);
 }
 
+/// Writer connections of the `sse` mode.
+const WRITERS: u64 = 8;
+
 fn pct(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -196,22 +199,40 @@ async fn sse(host: String, token: String, tenant: String, conns: u64, rate: f64,
     println!("{} streams open", ready.load(Ordering::Relaxed));
     let t0 = Instant::now();
     let window = Duration::from_secs_f64(seconds);
-    let period = Duration::from_secs_f64(1.0 / rate);
+    // Writers in parallel, each on its own connection at its share of the rate: one alone
+    // waits out each commit's sync and reaches a few hundred a second.
+    let period = Duration::from_secs_f64(WRITERS as f64 / rate);
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (host, head) = (host.clone(), head.clone());
+            tokio::spawn(async move {
+                let Ok(mut http) = tokio::net::TcpStream::connect(&host).await else {
+                    return 0u64;
+                };
+                let _ = http.set_nodelay(true);
+                // Spread the writers over one period.
+                tokio::time::sleep(period.mul_f64(w as f64 / WRITERS as f64)).await;
+                let mut commits = 0u64;
+                while t0.elapsed() < window {
+                    let body = format!(r#"{{"table":"ticks","fields":{{"t":{}}}}}"#, now_us());
+                    if call(&mut http, &head, &body)
+                        .await
+                        .is_some_and(|(s, _)| s == 201)
+                    {
+                        commits += 1;
+                    }
+                    let due = period.mul_f64((commits + 1) as f64 + w as f64 / WRITERS as f64);
+                    if let Some(wait) = due.checked_sub(t0.elapsed()) {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                commits
+            })
+        })
+        .collect();
     let mut commits = 0u64;
-    while t0.elapsed() < window {
-        let body = format!(r#"{{"table":"ticks","fields":{{"t":{}}}}}"#, now_us());
-        if call(&mut http, &head, &body)
-            .await
-            .is_some_and(|(s, _)| s == 201)
-        {
-            commits += 1;
-        }
-        if let Some(wait) = period
-            .mul_f64((commits + 1) as f64)
-            .checked_sub(t0.elapsed())
-        {
-            tokio::time::sleep(wait).await;
-        }
+    for w in writers {
+        commits += w.await.unwrap_or(0);
     }
     let window_secs = t0.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -359,7 +359,7 @@ impl Feed {
         self.first_chunk += 1;
         self.mem_bytes -= chunk.bytes.len();
         let mut pos = 0;
-        while let Some((r, next)) = record::read(&chunk.bytes, pos) {
+        while let Some((r, next)) = record::read_trusted(&chunk.bytes, pos) {
             if let Some(t) = self.tails.get_mut(r.tenant) {
                 while t.locs.front().is_some_and(|l| l.chunk <= gone) {
                     t.locs.pop_front();
@@ -487,7 +487,7 @@ impl Feed {
             let Some(chunk) = self.chunks.get((loc.chunk - self.first_chunk) as usize) else {
                 break;
             };
-            if let Some((r, _)) = record::read(&chunk.bytes, loc.at as usize) {
+            if let Some((r, _)) = record::read_trusted(&chunk.bytes, loc.at as usize) {
                 page.offer(&r, &want.filter);
             }
         }

@@ -6,6 +6,7 @@
 pub mod disk;
 pub mod feed;
 pub mod files;
+pub mod log;
 pub mod manifest;
 pub mod record;
 pub mod recovery;
