@@ -63,6 +63,18 @@ impl State {
         if let Some((t, tb, id)) = &watched {
             self.subs.before(&self.store, t, tb, *id);
         }
+        // An import writes many documents at once: its tables' live queries are evaluated
+        // again after it.
+        let imported = match &change {
+            Change::Import { tenant, import } if self.subs.watches(tenant) => {
+                let mut tables: Vec<String> = import.replace.clone();
+                tables.extend(import.docs.iter().map(|d| d.table.clone()));
+                tables.sort_unstable();
+                tables.dedup();
+                Some((tenant.clone(), tables))
+            }
+            _ => None,
+        };
         let (seq, change) = self.log.append(change, tseq, ts);
         let deleted_tenant = match &change {
             Change::DeleteTenant { tenant } => Some(tenant.clone()),
@@ -76,6 +88,9 @@ impl State {
         self.log.feed.after(&self.store, seq, tseq, ts);
         if let Some((t, tb, id)) = watched {
             self.subs.after(&self.store, &t, &tb, id, seq);
+        }
+        if let Some((t, tables)) = imported {
+            self.subs.tables_changed(&self.store, &t, &tables, seq);
         }
         if let Some(t) = deleted_tenant {
             self.log.feed.drop_tenant(&t);

@@ -497,3 +497,59 @@ fn a_shutdown_answers_long_polls_and_ends_event_streams_at_once() {
     let _ = std::io::Read::read_to_string(&mut events, &mut rest);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn an_import_is_a_change_per_document_and_reaches_live_queries() {
+    let s = TestServer::start(2);
+    let t = common::tenant_on(1, "imp");
+    s.create_tenant(&t);
+    let old = s.insert(&t, "m", json!({"n": 0}));
+    let query = json!({"table": "m", "filters": []});
+    let target = format!(
+        "/api/tenants/{t}/live?query={}",
+        url_encode(&query.to_string())
+    );
+    let mut c = s.raw();
+    let req = format!(
+        "GET {target} HTTP/1.0\r\nHost: x\r\n{}\r\n",
+        s.auth_header()
+    );
+    c.write_all(req.as_bytes()).expect("write");
+    let mut r = BufReader::new(c);
+    let mut line = String::new();
+    while r.read_line(&mut line).expect("head") > 2 {
+        line.clear();
+    }
+    assert_eq!(events(&mut r, 1)[0].1, "result");
+    // Two documents exported from another tenant are the import.
+    s.create_tenant("src");
+    s.insert("src", "m", json!({"n": 1}));
+    s.insert("src", "m", json!({"n": 2}));
+    let export = ureq::get(&s.url("/api/tenants/src/export"))
+        .set("Authorization", &format!("Bearer {}", s.token))
+        .call()
+        .expect("export")
+        .into_string()
+        .expect("text");
+    let body: String = export
+        .lines()
+        .filter(|l| l.contains("\"document\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let resp = s.call(
+        "POST",
+        &format!("/api/tenants/{t}/import?mode=replace"),
+        Some(&body),
+    );
+    assert_eq!(resp.status, 200, "{resp:?}");
+    // The live query sees the import (it replaced the table: two documents, not three).
+    let e = events(&mut r, 1);
+    let v: Value = serde_json::from_str(&e[0].2).expect("data");
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(2), "{v}");
+    // The feed: the replaced table's document deleted, then one insert per line.
+    let (changes, ..) = page(&s, &t, "after=1");
+    let got: Vec<(u64, String)> = changes.iter().map(|c| (c.0, c.2.clone())).collect();
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(got[0], (2, old), "the replaced document's delete first");
+    assert_eq!(got.iter().map(|c| c.0).collect::<Vec<_>>(), [2, 3, 4]);
+}

@@ -270,6 +270,24 @@ impl Subs {
         }
     }
 
+    /// After a commit that wrote many documents of `tables` at once (an import, commit
+    /// `seq`): evaluates every group on those tables again.
+    pub fn tables_changed(&mut self, store: &Store, tenant: &str, tables: &[String], seq: u64) {
+        let Some(t) = self.tenants.get_mut(tenant) else {
+            return;
+        };
+        for g in t.groups.values_mut() {
+            if g.failed() || !tables.contains(&g.query.table) {
+                continue;
+            }
+            let next = evaluate(store, tenant, &g.query, seq, self.limits);
+            if next.error.is_some() || next.data != g.current.data {
+                g.current = next;
+                g.staged.push_back(g.current.clone());
+            }
+        }
+    }
+
     /// The tenant was deleted: forgets it and returns its connections, to be ended.
     pub fn drop_tenant(&mut self, tenant: &str) -> Vec<ConnRef> {
         self.tenants
