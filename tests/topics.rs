@@ -193,3 +193,40 @@ fn bad_topic_requests_are_refused() {
         "op.not_found",
     );
 }
+
+#[test]
+fn a_group_left_behind_by_retention_is_told_once_and_moves_to_the_oldest_kept() {
+    let extra = [
+        "--changes-retention-ms",
+        "200",
+        "--changes-segment-bytes",
+        "4096",
+    ];
+    let s = TestServer::start_with(1, &extra);
+    s.create_tenant("late");
+    put_topic(&s, "late", json!({}));
+    s.insert("late", "t", json!({"i": 0}));
+    let first = json!({"topic_id": "orders", "group_id": "slow", "start": "Earliest", "limit": 1});
+    assert_eq!(offsets(&consume(&s, "late", first.clone())), [1]);
+    assert_eq!(ack(&s, "late", "slow", 1).body["acked"], 1);
+    s.insert_many(
+        "late",
+        "t",
+        200,
+        |i| json!({"i": i, "pad": "x".repeat(100)}),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    s.insert("late", "t", json!({"i": 201}));
+    let r = s.call(
+        "POST",
+        "/api/tenants/late/topics/consume",
+        Some(&first.to_string()),
+    );
+    assert_error(&r, 410, "op.cursor_expired");
+    let next = consume(&s, "late", first);
+    let got = offsets(&next);
+    assert!(
+        got.len() == 1 && got[0] > 2,
+        "goes on from the oldest kept: {next}"
+    );
+}

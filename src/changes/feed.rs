@@ -426,7 +426,7 @@ impl Feed {
     }
 
     /// The first retained change of a tenant (its `now + 1` when none is).
-    fn earliest(&self, tenant: &str, epoch: u64, now: u64) -> u64 {
+    pub fn earliest(&self, tenant: &str, epoch: u64, now: u64) -> u64 {
         self.segments
             .iter()
             .find_map(|s| s.tenants.get(tenant).filter(|t| t.epoch == epoch))

@@ -116,7 +116,10 @@ impl Shard {
                     .as_millis() as u64,
                 filter: filter.clone(),
             };
-            let page = self.changes_here(read, Render::Message).await?;
+            let page = match self.changes_here(read, Render::Message).await {
+                Err(Error::CursorExpired(_)) => return Err(self.skip_expired(&key, from).await),
+                page => page?,
+            };
             let mut state = self.state.borrow_mut();
             let now = Instant::now();
             // Another consumer of the group took a batch while this one waited: read on
@@ -139,6 +142,34 @@ impl Shard {
             });
             return Ok(out);
         }
+    }
+
+    /// The group's position `from` is older than the feed keeps: the group moves on to the
+    /// oldest change kept, and this consume says so (`410`); the next one goes on from there.
+    async fn skip_expired(&self, key: &Key, from: u64) -> Error {
+        let earliest = {
+            let state = self.state.borrow();
+            match state.store.tenant(&key.0) {
+                Ok(t) => state.log.feed.earliest(&key.0, t.epoch, t.seq),
+                Err(e) => return e,
+            }
+        };
+        if from + 1 >= earliest {
+            // Ahead of the tenant (its history was reset): a position never moves back.
+            return Error::CursorExpired(format!(
+                "group `{}` is at offset {from}, ahead of the tenant's changes (its history was reset); consume with a new group",
+                key.2
+            ));
+        }
+        if let Err(e) = self.commit_ack(key, earliest - 1).await {
+            return e;
+        }
+        self.state.borrow_mut().groups.acked(key, earliest - 1);
+        Error::CursorExpired(format!(
+            "group `{}` was at offset {from}, older than the change feed keeps: the changes up to {} are gone; the group now starts at offset {earliest}, consume again",
+            key.2,
+            earliest - 1
+        ))
     }
 
     async fn ack_here(&self, a: Ack) -> Result<Vec<u8>> {
