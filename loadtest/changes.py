@@ -6,7 +6,7 @@ without it (`--changes-retention-ms 0`). Then:
 
 - inserts with oha for DURATION into each, alternating, ROUNDS times: requests/s and p99,
   and the ratio with the feed against without it;
-- SSE_STREAMS Server-Sent Event streams on one tenant while 8 writers commit documents at
+- SSE_STREAMS Server-Sent Event streams on one tenant while 16 writers commit documents at
   each of SSE_RATES a second (together) for SSE_SECONDS: the rate reached, delivery latency
   commit -> event, p50/p99, and how many events arrived of those due; the feed's files grow
   by what those commits wrote, so bytes per change, and a day of retention at that rate;

@@ -4,7 +4,7 @@
 //!   one reader pages through the tenant's whole feed (`GET /changes`, 1000 a page) from
 //!   the oldest retained change: changes and changes/s.
 //! cargo run --release --example feed -- sse URL TOKEN TENANT CONNS RATE SECONDS
-//!   CONNS Server-Sent Event streams of the tenant (`GET /events`), one writer committing
+//!   CONNS Server-Sent Event streams of the tenant (`GET /events`), 16 writers committing
 //!   RATE documents a second, each stamped with its send time: delivery latency from the
 //!   commit request to each stream's event, p50/p99/max, and events delivered.
 //!
@@ -13,7 +13,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn now_us() -> u64 {
     SystemTime::now()
@@ -90,23 +90,45 @@ async fn read_all(host: &str, token: &str, tenant: &str) {
     );
 }
 
-/// What every stream shares: latencies (µs), events seen, streams open, and the stop flag.
+/// What every stream shares: events seen, streams open; each stream's latencies (µs) are
+/// its own, locked only by it until the end.
 #[derive(Clone, Default)]
 struct Tally {
-    lat: Arc<Mutex<Vec<u32>>>,
     events: Arc<AtomicU64>,
     ready: Arc<AtomicU64>,
-    stop: Arc<AtomicU64>,
 }
 
-/// One event stream from `after`; records each event's latency (µs) from its stamp.
-async fn stream(host: String, token: String, tenant: String, after: u64, tally: Tally) {
-    let Tally {
-        lat,
-        events,
-        ready,
-        stop,
-    } = tally;
+/// The stamps (`"t":` numbers) of the whole events in `buf`, as latencies pushed to `lat`;
+/// returns how many bytes were consumed (up to the last blank line).
+fn take_events(buf: &[u8], now: u64, lat: &mut Vec<u32>) -> usize {
+    let Some(end) = buf.windows(2).rposition(|w| w == b"\n\n") else {
+        return 0;
+    };
+    let whole = &buf[..end + 2];
+    let mut at = 0;
+    while let Some(i) = whole[at..].windows(4).position(|w| w == b"\"t\":") {
+        at += i + 4;
+        let digits = whole[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let t = whole[at..at + digits]
+            .iter()
+            .fold(0u64, |n, d| n * 10 + (d - b'0') as u64);
+        lat.push(now.saturating_sub(t).min(u32::MAX as u64) as u32);
+        at += digits;
+    }
+    end + 2
+}
+
+/// One event stream from `after`; records each event's latency (µs) from its stamp. Reads
+/// whatever has arrived at once and parses it in place: a reader that costs a line read and
+/// a timer per event is slower than the server it measures.
+async fn stream(
+    host: String,
+    token: String,
+    tenant: String,
+    after: u64,
+    tally: Tally,
+    lat: Arc<Mutex<Vec<u32>>>,
+) {
     let Ok(mut conn) = tokio::net::TcpStream::connect(&host).await else {
         return;
     };
@@ -116,34 +138,41 @@ async fn stream(host: String, token: String, tenant: String, after: u64, tally: 
     if conn.write_all(req.as_bytes()).await.is_err() {
         return;
     }
-    let mut r = BufReader::new(conn);
-    let mut line = String::new();
-    while r.read_line(&mut line).await.is_ok_and(|n| n > 2) {
-        line.clear();
-    }
-    ready.fetch_add(1, Ordering::Relaxed);
-    let mut mine = Vec::new();
-    while stop.load(Ordering::Relaxed) == 0 {
-        line.clear();
-        match tokio::time::timeout(Duration::from_millis(200), r.read_line(&mut line)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => break,
-            Ok(Ok(_)) => {
-                if let Some(t) = line
-                    .strip_prefix("data: ")
-                    .and_then(|d| number_after(d, "\"t\":"))
-                {
-                    mine.push(now_us().saturating_sub(t).min(u32::MAX as u64) as u32);
-                    events.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            Err(_) => {}
+    let mut buf = vec![0u8; 1 << 16];
+    let mut have = 0;
+    let mut head_done = false;
+    loop {
+        if have == buf.len() {
+            buf.resize(buf.len() * 2, 0);
         }
+        let n = match conn.read(&mut buf[have..]).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        have += n;
+        let mut from = 0;
+        if !head_done {
+            let Some(h) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            head_done = true;
+            from = h + 4;
+            tally.ready.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut mine = lat.lock().expect("lock");
+        let before = mine.len();
+        from += take_events(&buf[from..have], now_us(), &mut mine);
+        tally
+            .events
+            .fetch_add((mine.len() - before) as u64, Ordering::Relaxed);
+        drop(mine);
+        buf.copy_within(from..have, 0);
+        have -= from;
     }
-    lat.lock().expect("lock").extend(mine);
 }
 
 /// Writer connections of the `sse` mode.
-const WRITERS: u64 = 8;
+const WRITERS: u64 = 16;
 
 fn pct(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -173,20 +202,19 @@ async fn sse(host: String, token: String, tenant: String, conns: u64, rate: f64,
         }
     };
     let tally = Tally::default();
-    let Tally {
-        lat,
-        events,
-        ready,
-        stop,
-    } = tally.clone();
+    let Tally { events, ready } = tally.clone();
     let mut tasks = Vec::new();
+    let mut lats = Vec::new();
     for i in 0..conns {
+        let lat = Arc::new(Mutex::new(Vec::with_capacity(1 << 14)));
+        lats.push(lat.clone());
         tasks.push(tokio::spawn(stream(
             host.clone(),
             token.clone(),
             tenant.clone(),
             after,
             tally.clone(),
+            lat,
         )));
         if i % 200 == 199 {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -236,11 +264,16 @@ async fn sse(host: String, token: String, tenant: String, conns: u64, rate: f64,
     }
     let window_secs = t0.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    stop.store(1, Ordering::Relaxed);
+    for t in &tasks {
+        t.abort();
+    }
     for t in tasks {
         let _ = t.await;
     }
-    let mut l = lat.lock().expect("lock").clone();
+    let mut l: Vec<u32> = lats
+        .iter()
+        .flat_map(|m| m.lock().expect("lock").clone())
+        .collect();
     l.sort_unstable();
     let delivered = events.load(Ordering::Relaxed);
     println!(

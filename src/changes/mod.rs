@@ -62,6 +62,9 @@ pub enum Render {
     Change,
     /// As a topic message: the change with `"offset"` (its `seq`) first.
     Message,
+    /// As a Server-Sent Event `change` with the `seq` as its `id:`, whole and ready to send:
+    /// an event stream writes the page as it is, with no second pass over it per reader.
+    Event,
 }
 
 /// Changes one page holds at most, whatever the limit.
@@ -108,18 +111,47 @@ impl Page {
             || self.scanned >= PAGE_SCAN_MAX
     }
 
-    fn push(&mut self, r: &Record) {
-        if self.count > 0 {
+    /// Puts the separator between two changes in `body` when it holds one already.
+    fn separate(&mut self) {
+        if self.count > 0 && self.render != Render::Event {
             self.body.push(b',');
         }
+    }
+
+    fn push(&mut self, r: &Record) {
+        if self.body.capacity() == 0 {
+            // Most pages of a stream hold a change or two: one allocation, not six growths.
+            self.body.reserve(r.json.len().max(240) * 2);
+        }
+        self.separate();
         let start = self.body.len();
+        let body = &mut self.body;
         match self.render {
-            Render::Change => self.body.extend_from_slice(r.json),
+            Render::Change => body.extend_from_slice(r.json),
             Render::Message => {
-                self.body.extend_from_slice(b"{\"offset\":");
-                crate::json::write_u64(&mut self.body, r.place.tseq);
-                self.body.push(b',');
-                self.body.extend_from_slice(&r.json[1..]);
+                body.extend_from_slice(b"{\"offset\":");
+                crate::json::write_u64(body, r.place.tseq);
+                body.push(b',');
+                body.extend_from_slice(&r.json[1..]);
+            }
+            Render::Event => {
+                body.extend_from_slice(b"id: ");
+                crate::json::write_u64(body, r.place.tseq);
+                body.extend_from_slice(b"\nevent: change\n");
+                // Stored JSON has no raw line breaks; were one there, each line is its own
+                // `data:`, as the standard reads them.
+                if r.json.contains(&b'\n') {
+                    for line in r.json.split(|&b| b == b'\n') {
+                        body.extend_from_slice(b"data: ");
+                        body.extend_from_slice(line);
+                        body.push(b'\n');
+                    }
+                } else {
+                    body.extend_from_slice(b"data: ");
+                    body.extend_from_slice(r.json);
+                    body.push(b'\n');
+                }
+                body.push(b'\n');
             }
         }
         self.spans.push((r.place.tseq, start..self.body.len()));
@@ -138,9 +170,7 @@ impl Page {
     /// Appends the changes of `later`, a page read on from where this one ended.
     pub fn extend(&mut self, later: Page) {
         if later.count > 0 {
-            if self.count > 0 {
-                self.body.push(b',');
-            }
+            self.separate();
             let base = self.body.len();
             self.body.extend_from_slice(&later.body);
             let moved = later
@@ -153,5 +183,52 @@ impl Page {
         self.scanned += later.scanned;
         self.last = self.last.max(later.last);
         self.has_more = later.has_more;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::record::{Op, Place, Record};
+    use super::*;
+
+    fn record(tseq: u64, json: &[u8]) -> Record<'_> {
+        Record {
+            place: Place {
+                seq: tseq,
+                tseq,
+                epoch: 1,
+                ts: 0,
+            },
+            op: Op::Insert,
+            tenant: "acme",
+            table: "orders",
+            json,
+        }
+    }
+
+    #[test]
+    fn an_event_page_is_whole_server_sent_events() {
+        let mut page = Page::new(0, Render::Event);
+        page.offer(&record(1, br#"{"seq":1}"#), &Filter::default());
+        page.offer(&record(2, b"{\"seq\":\n2}"), &Filter::default());
+        let text = String::from_utf8(page.body.clone()).expect("utf-8");
+        assert_eq!(
+            text,
+            "id: 1\nevent: change\ndata: {\"seq\":1}\n\nid: 2\nevent: change\ndata: {\"seq\":\ndata: 2}\n\n"
+        );
+        assert_eq!((page.count, page.last), (2, 2));
+        let mut later = Page::new(2, Render::Event);
+        later.offer(&record(3, b"{}"), &Filter::default());
+        page.extend(later);
+        assert!(page.body.ends_with(b"\n\nid: 3\nevent: change\ndata: {}\n\n"));
+        assert_eq!(&page.body[page.spans[2].1.clone()], b"id: 3\nevent: change\ndata: {}\n\n");
+    }
+
+    #[test]
+    fn a_change_page_is_comma_separated() {
+        let mut page = Page::new(0, Render::Change);
+        page.offer(&record(1, b"{\"a\":1}"), &Filter::default());
+        page.offer(&record(2, b"{\"a\":2}"), &Filter::default());
+        assert_eq!(page.body, b"{\"a\":1},{\"a\":2}");
     }
 }

@@ -6,7 +6,7 @@
 //! comment line, the heartbeat that keeps proxies from closing an idle stream.
 
 use crate::api::changes::Read;
-use crate::changes::{Page, Render, PAGE_MAX};
+use crate::changes::{Render, PAGE_MAX};
 use crate::error::{Error, Result};
 use crate::shard::Shard;
 
@@ -35,12 +35,12 @@ impl Events {
             limit: PAGE_MAX,
             ..self.read.clone()
         };
-        match shard.changes(read, Render::Change).await {
+        match shard.changes(read, Render::Event).await {
             Ok(page) => {
                 if page.count == 0 {
                     out.extend_from_slice(b": keep-alive\n\n");
                 } else {
-                    write_events(&page, out);
+                    out.extend_from_slice(&page.body);
                 }
                 self.read.after = page.last;
                 Ok(true)
@@ -56,21 +56,5 @@ impl Events {
             }
             Err(e) => Err(e),
         }
-    }
-}
-
-/// Each change of `page` as an event.
-fn write_events(page: &Page, out: &mut Vec<u8>) {
-    for (seq, span) in &page.spans {
-        out.extend_from_slice(b"id: ");
-        crate::json::write_u64(out, *seq);
-        out.extend_from_slice(b"\nevent: change\n");
-        // Stored JSON has no raw line breaks; were one there, each line is its own `data:`.
-        for line in page.body[span.clone()].split(|&b| b == b'\n') {
-            out.extend_from_slice(b"data: ");
-            out.extend_from_slice(line);
-            out.push(b'\n');
-        }
-        out.push(b'\n');
     }
 }
