@@ -108,7 +108,10 @@ fn take_events(buf: &[u8], now: u64, lat: &mut Vec<u32>) -> usize {
     let mut at = 0;
     while let Some(i) = whole[at..].windows(4).position(|w| w == b"\"t\":") {
         at += i + 4;
-        let digits = whole[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let digits = whole[at..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
         let t = whole[at..at + digits]
             .iter()
             .fold(0u64, |n, d| n * 10 + (d - b'0') as u64);

@@ -220,8 +220,13 @@ mod tests {
         let mut later = Page::new(2, Render::Event);
         later.offer(&record(3, b"{}"), &Filter::default());
         page.extend(later);
-        assert!(page.body.ends_with(b"\n\nid: 3\nevent: change\ndata: {}\n\n"));
-        assert_eq!(&page.body[page.spans[2].1.clone()], b"id: 3\nevent: change\ndata: {}\n\n");
+        assert!(page
+            .body
+            .ends_with(b"\n\nid: 3\nevent: change\ndata: {}\n\n"));
+        assert_eq!(
+            &page.body[page.spans[2].1.clone()],
+            b"id: 3\nevent: change\ndata: {}\n\n"
+        );
     }
 
     #[test]
