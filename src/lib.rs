@@ -21,6 +21,8 @@
 //! - [`schedule`] when each job and cron is next due
 //! - [`subs`]     live queries: groups, members, shared results
 //! - [`sessions`] HTTP and WebSocket sessions
+//! - [`functions`] deployed apps that run: the JavaScript engine, the syscalls of a
+//!   function over its tenant's store, its transaction, its argument checks
 //! - [`changes`]  the change feed: its records, the newest of them in memory, what each
 //!   segment file holds, pages of changes
 //! - [`wal`]      write-ahead log, group commit, snapshots, recovery
@@ -45,6 +47,7 @@ pub mod conn;
 pub mod datadir;
 pub mod deploy;
 pub mod error;
+pub mod functions;
 pub mod http;
 pub mod ids;
 pub mod json;
